@@ -29,7 +29,7 @@ struct Kind {
   std::vector<std::string> categories;   // {"all"}
   bool namespaced = true;
   SchemaPtr schema;                      // the whole object (apiVersion, kind, metadata, spec, status)
-  std::vector<Column> columns;           // after NAME; NAME is implicit... see table.h
+  std::vector<Column> columns;           // every column after NAME, in kubectl's order, AGE included
   bool has_status = false;               // /status subresource; spec changes bump generation
   // /scale subresource: where replicas and the selector live.
   std::string scale_replicas_path;       // e.g. "spec.replicas"; empty: no /scale
