@@ -20,4 +20,9 @@ Json openapi_v2();
 Json openapi_v3_index();  // {"paths": {"api/v1": {"serverRelativeURL": ...}, ...}}
 Json openapi_v3(std::string_view group, std::string_view version);  // null if unknown
 
+// The same documents, generated and serialized once, for the HTTP handlers: the hash in the v3
+// index's serverRelativeURL is of exactly these bytes.
+const std::string& openapi_v2_json();
+const std::string* openapi_v3_json(std::string_view group, std::string_view version);  // nullptr if unknown
+
 }  // namespace k8c::api
