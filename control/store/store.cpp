@@ -1,18 +1,28 @@
 #include "control/store/store.h"
 
+#include "control/store/sqlite_store.h"
+
 #include <future>
+#include <stdexcept>
 
 namespace k8c::store {
 
 const char* to_string(Errc e) {
   switch (e) {
-    case Errc::ok: return "ok";
-    case Errc::not_found: return "not found";
-    case Errc::already_exists: return "already exists";
-    case Errc::conflict: return "conflict";
-    case Errc::compacted: return "revision compacted";
-    case Errc::future_revision: return "future revision";
-    case Errc::unavailable: return "store unavailable";
+    case Errc::ok:
+      return "ok";
+    case Errc::not_found:
+      return "not found";
+    case Errc::already_exists:
+      return "already exists";
+    case Errc::conflict:
+      return "conflict";
+    case Errc::compacted:
+      return "revision compacted";
+    case Errc::future_revision:
+      return "future revision";
+    case Errc::unavailable:
+      return "store unavailable";
   }
   return "unknown";
 }
@@ -34,7 +44,21 @@ std::string prefix_end(std::string_view prefix) {
     }
     end.pop_back();
   }
-  return "\0";  // every key: etcd's convention for "no end"
+  // Every key: etcd's convention for "no end". A one-byte string, not an empty one (a literal
+  // "\0" would convert to ""), because an empty end means "just the start key".
+  return std::string(1, '\0');
+}
+
+std::unique_ptr<Store> open(const std::string& url) {
+  constexpr std::string_view scheme = "sqlite://";
+  if (url.starts_with(scheme)) {
+    // "sqlite:///abs/path" keeps its leading slash; "sqlite://rel/path" is relative.
+    std::string path = url.substr(scheme.size());
+    if (path.empty()) throw std::runtime_error("store URL " + url + " names no database file");
+    return std::make_unique<SqliteStore>(path);
+  }
+  throw std::runtime_error("store URL " + url +
+                           ": unsupported backend (this build knows sqlite://PATH)");
 }
 
 }  // namespace k8c::store

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace k8c::store {
@@ -21,12 +22,12 @@ struct KeyValue {
 
 enum class Errc {
   ok,
-  not_found,       // the key does not exist (update/delete/get)
-  already_exists,  // create on an existing key
-  conflict,        // the key's mod_revision differs from the expected one
-  compacted,       // the requested revision was compacted away
-  future_revision, // the requested revision is newer than the store's
-  unavailable,     // the backend cannot take writes (I/O error, closed)
+  not_found,        // the key does not exist (update/delete/get)
+  already_exists,   // create on an existing key
+  conflict,         // the key's mod_revision differs from the expected one
+  compacted,        // the requested revision was compacted away
+  future_revision,  // the requested revision is newer than the store's
+  unavailable,      // the backend cannot take writes (I/O error, closed)
 };
 const char* to_string(Errc e);
 
@@ -34,15 +35,16 @@ struct Write {
   enum class Op { create, update, remove };
   Op op = Op::create;
   std::string key;
-  std::string value;               // create/update
-  int64_t expect_mod_revision = 0; // update/remove: 0 means unconditional
+  std::string value;                // create/update
+  int64_t expect_mod_revision = 0;  // update/remove: 0 means unconditional
 };
 
 struct WriteResult {
   Errc err = Errc::ok;
-  int64_t revision = 0;   // the revision this write produced (ok)
-  KeyValue current;       // on conflict/already_exists: the stored state; on remove: the removed value
-  std::string message;    // human detail for unavailable
+  int64_t revision = 0;  // the revision this write produced (ok)
+  KeyValue current;  // on conflict/already_exists: the stored state; on remove: the removed value
+                     // (its last mod_revision); on create/update: the new state
+  std::string message;  // human detail for unavailable
 };
 
 struct RangeResult {
@@ -70,6 +72,9 @@ class Watch {
 // Errc::compacted means the start revision is gone (the caller relists: HTTP 410).
 using WatchCallback = std::function<void(const std::vector<Event>& events)>;
 using WatchError = std::function<void(Errc)>;
+// Progress: every event up to `revision` that matches the watch has been delivered. Lets a
+// consumer (the watch cache) track the store's revision while its prefix is quiet.
+using WatchProgress = std::function<void(int64_t revision)>;
 
 class Store {
  public:
@@ -90,6 +95,13 @@ class Store {
   // Events on keys with `prefix` after revision `after` (0: from now), then live ones.
   virtual std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
                                        WatchError on_error) = 0;
+  // As above, plus progress notifications after each delivery round. Backends without progress
+  // support fall back to the plain watch (on_progress is never called).
+  virtual std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
+                                       WatchError on_error, WatchProgress on_progress) {
+    (void)on_progress;
+    return watch(std::move(prefix), after, std::move(on_events), std::move(on_error));
+  }
 
   // Drops history at or before `revision`; later reads and watches of it fail with compacted.
   virtual Errc compact(int64_t revision) = 0;

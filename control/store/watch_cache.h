@@ -6,10 +6,14 @@
 
 #include "control/store/store.h"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace k8c::store {
 
