@@ -6,7 +6,8 @@ namespace k8c::api {
 const std::vector<Kind>& all_kinds() {
   static const std::vector<Kind> kinds = [] {
     std::vector<Kind> out;
-    for (auto* group : {&detail::core_kinds})
+    for (auto* group : {&detail::core_kinds, &detail::apps_kinds, &detail::batch_kinds,
+                        &detail::networking_kinds})
       for (auto& k : group()) out.push_back(std::move(k));
     return out;
   }();
