@@ -742,7 +742,10 @@ std::unique_ptr<Watch> SqliteStore::watch(std::string prefix, int64_t after,
       st->start_err = Errc::unavailable;
     } else if (after <= 0) {
       st->last = core_->rev.load();
-    } else if (after <= core_->compacted.load()) {
+    } else if (after < core_->compacted.load()) {
+      // etcd's rule: compaction at R keeps every event after R, so watching from R itself
+      // works. Refusing it would make a cache that lists at R right after compact(R) relist
+      // forever.
       st->start_err = Errc::compacted;
     } else {
       st->last = after;  // a future revision simply waits for it, as etcd does

@@ -92,7 +92,9 @@ class Store {
   virtual RangeResult range(std::string_view start, std::string_view end, int64_t limit = 0,
                             int64_t revision = 0) = 0;
 
-  // Events on keys with `prefix` after revision `after` (0: from now), then live ones.
+  // Events on keys with `prefix` after revision `after` (0: from now), then live ones. If
+  // `after` < compacted_revision(), on_error(compacted): every event after the compacted
+  // revision is kept, so `after` == compacted_revision() works, as in etcd.
   virtual std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
                                        WatchError on_error) = 0;
   // As above, plus progress notifications after each delivery round. Backends without progress
