@@ -42,9 +42,14 @@ Json plain_scalar(const std::string& s) {
     }
     return std::stod(s);
   }
-  if (std::regex_match(s, oct_re)) return std::stoll(s.substr(2), nullptr, 8);
-  if (std::regex_match(s, hex_re)) return std::stoll(s.substr(2), nullptr, 16);
-  if (std::regex_match(s, float_re)) return std::stod(s);
+  // Out-of-range octal/hex/float literals stay strings rather than failing the whole document.
+  try {
+    if (std::regex_match(s, oct_re)) return std::stoll(s.substr(2), nullptr, 8);
+    if (std::regex_match(s, hex_re)) return std::stoll(s.substr(2), nullptr, 16);
+    if (std::regex_match(s, float_re)) return std::stod(s);
+  } catch (const std::out_of_range&) {
+    return s;
+  }
   if (s == ".inf" || s == ".Inf" || s == "+.inf") return std::numeric_limits<double>::infinity();
   return s;
 }
@@ -56,7 +61,8 @@ Json to_json(const YAML::Node& n) {
       return nullptr;
     case YAML::NodeType::Scalar:
       // A tag of "!" marks a quoted scalar in yaml-cpp: quoted means string, always.
-      if (n.Tag() == "!") return n.Scalar();
+      // An explicit !!str tag means string too.
+      if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") return n.Scalar();
       return plain_scalar(n.Scalar());
     case YAML::NodeType::Sequence: {
       Json arr = Json::array();
