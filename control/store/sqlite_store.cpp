@@ -266,7 +266,15 @@ void SqliteStore::Core::run_writer() {
       std::unique_lock l(qmu);
       qcv.wait(l, [&] { return !queue.empty() || !accepting; });
       if (queue.empty()) return;  // closing and drained
-      batch.swap(queue);
+      // A cap keeps one transaction's latency and its overlay's memory bounded when a burst
+      // queues up; the rest goes into the next transaction right away.
+      if (queue.size() <= opt.max_batch) {
+        batch.swap(queue);
+      } else {
+        auto cut = queue.begin() + static_cast<std::ptrdiff_t>(opt.max_batch);
+        batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(cut));
+        queue.erase(queue.begin(), cut);
+      }
     }
     // Compactions split the batch so that a compaction sees every write queued before it.
     size_t i = 0;
@@ -464,6 +472,7 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
   core_->path = path;
   core_->opt = options;
   if (core_->opt.watch_batch == 0) core_->opt.watch_batch = 1;
+  if (core_->opt.max_batch == 0) core_->opt.max_batch = 1;
   try {
     auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
@@ -777,10 +786,18 @@ int64_t SqliteStore::compacted_revision() const {
 
 void SqliteStore::close() {
   auto& c = *core_;
+  if (std::this_thread::get_id() == c.writer.get_id()) {
+    // From a write callback the writer cannot be joined; the owner's later close() (or the
+    // destructor) finishes the job. Until then, stop taking writes.
+    std::lock_guard l(c.qmu);
+    c.accepting = false;
+    c.qcv.notify_all();
+    return;
+  }
   std::lock_guard cl(c.close_mu);
+  if (!c.writer.joinable()) return;  // already closed
   {
     std::lock_guard l(c.qmu);
-    if (!c.accepting) return;
     c.accepting = false;
   }
   c.qcv.notify_all();

@@ -27,6 +27,9 @@ struct SqliteOptions {
   size_t event_ring_bytes = 64u << 20;
   // Events handed to one watch callback at most.
   size_t watch_batch = 1000;
+  // Operations in one group-commit transaction at most: bounds a transaction's latency and
+  // memory when a burst queues up behind a slow fsync.
+  size_t max_batch = 4096;
 };
 
 struct SqliteStats {
@@ -52,6 +55,8 @@ class SqliteStore final : public Store {
   Errc compact(int64_t revision) override;
   int64_t revision() const override;
   int64_t compacted_revision() const override;
+  // Idempotent. From inside a write callback (the writer thread, which cannot join itself) it
+  // only stops accepting writes; a later close() or the destructor finishes the job.
   void close() override;
 
   SqliteStats stats() const;

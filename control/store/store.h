@@ -81,6 +81,8 @@ class Store {
   virtual ~Store() = default;
 
   // Applies one write. `done` runs once the write is durable (or has failed), on a store thread.
+  // It may run on the thread that commits the next batch, so it must not wait for the store
+  // (no write_sync or compact inside it); keep it short.
   // Writes submitted concurrently are grouped into one transaction and one fsync.
   virtual void write(Write w, std::function<void(WriteResult)> done) = 0;
 

@@ -631,3 +631,104 @@ TEST(SqliteStore, AcknowledgedWritesSurviveSigkill) {
 
 }  // namespace
 }  // namespace k8c::store
+
+namespace k8c::store {
+namespace {
+
+TEST(SqliteStoreMore, BurstIsSplitIntoCappedTransactions) {
+  TempDir dir;
+  SqliteOptions opt;
+  opt.max_batch = 40;
+  SqliteStore s(dir.db(), opt);
+  Gate release, first_done;
+  s.write(Write{Write::Op::create, "/first", "x", 0}, [&](WriteResult) {
+    first_done.open();
+    release.wait();
+  });
+  ASSERT_TRUE(first_done.wait());
+  std::vector<std::future<WriteResult>> fs;
+  for (int i = 0; i < 100; ++i) {
+    auto p = std::make_shared<std::promise<WriteResult>>();
+    fs.push_back(p->get_future());
+    s.write(Write{Write::Op::create, "/k" + std::to_string(i), "v", 0},
+            [p](WriteResult r) { p->set_value(r); });
+  }
+  release.open();
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(fs[i].get().revision, i + 2);
+  EXPECT_EQ(s.stats().transactions, 1 + 3);  // 40 + 40 + 20
+}
+
+TEST(SqliteStoreMore, DestroyingAWatchWaitsForTheCallbackInFlight) {
+  TempDir dir;
+  SqliteStore s(dir.db());
+  Gate entered, release;
+  std::atomic<bool> returned{false};
+  auto w = s.watch(
+      "/", 0,
+      [&](const std::vector<Event>&) {
+        entered.open();
+        release.wait();
+        returned = true;
+      },
+      [](Errc) {});
+  s.write_sync(Write{Write::Op::create, "/a", "1", 0});
+  ASSERT_TRUE(entered.wait());
+  std::thread destroyer([&] {
+    w.reset();
+    EXPECT_TRUE(returned.load());  // reset() returned only after the callback did
+  });
+  release.open();
+  destroyer.join();
+}
+
+TEST(SqliteStoreMore, CloseFromWriteCallbackStopsWrites) {
+  TempDir dir;
+  SqliteStore s(dir.db());
+  Gate done;
+  s.write(Write{Write::Op::create, "/a", "1", 0}, [&](WriteResult r) {
+    EXPECT_EQ(r.err, Errc::ok);
+    s.close();
+    done.open();
+  });
+  ASSERT_TRUE(done.wait());
+  EXPECT_EQ(s.write_sync(Write{Write::Op::create, "/b", "1", 0}).err, Errc::unavailable);
+  s.close();
+  EXPECT_EQ(s.range("/a", "").kvs.size(), 1u);
+}
+
+TEST(SqliteStoreMore, EmptyAndInvertedRanges) {
+  TempDir dir;
+  SqliteStore s(dir.db());
+  s.write_sync(Write{Write::Op::create, "/a", "1", 0});
+  s.write_sync(Write{Write::Op::create, "/b", "1", 0});
+  EXPECT_TRUE(s.range("/b", "/a").kvs.empty());
+  EXPECT_TRUE(s.range("/b", "/a", 0, 1).kvs.empty());
+  EXPECT_TRUE(s.range("/zz", "").kvs.empty());
+  EXPECT_EQ(s.range("/a", "/b").kvs.size(), 1u);
+  EXPECT_EQ(s.range("/a", "/b", 0, 1).kvs.size(), 1u);
+}
+
+TEST(SqliteStoreMore, WatchFromAFutureRevisionWaitsForIt) {
+  TempDir dir;
+  SqliteStore s(dir.db());
+  std::mutex mu;
+  std::vector<int64_t> revs;
+  Gate got;
+  auto w = s.watch(
+      "/", 2,
+      [&](const std::vector<Event>& evs) {
+        std::lock_guard l(mu);
+        for (auto& e : evs) revs.push_back(e.kv.mod_revision);
+        got.open();
+      },
+      [](Errc) {});
+  for (int i = 0; i < 3; ++i)
+    s.write_sync(Write{Write::Op::create, "/" + std::to_string(i), "v", 0});
+  ASSERT_TRUE(got.wait());
+  std::lock_guard l(mu);
+  ASSERT_FALSE(revs.empty());
+  EXPECT_EQ(revs.front(), 3);
+}
+
+}  // namespace
+}  // namespace k8c::store
