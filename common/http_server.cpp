@@ -459,6 +459,7 @@ int Session::cb_headers_complete(llhttp_t* p) {
   if (has_body) {
     if (p->flags & F_CONTENT_LENGTH) r.body.reserve(p->content_length);
     s->phase_ = Phase::kBody;
+    // A deadline for the whole body, like the header one: a slow drip cannot hold a slot.
     s->set_deadline(Clock::now() + opts.body_timeout);
     const std::string* expect = r.header("Expect");
     if (expect && (*expect == "100-continue" || *expect == "100-Continue")) {
@@ -987,6 +988,7 @@ struct Server::Impl {
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{ioc};
+  asio::steady_timer retry{ioc};
   std::unique_ptr<ssl::context> tls;
   std::vector<std::thread> threads;
   uint16_t port = 0;
@@ -996,7 +998,16 @@ struct Server::Impl {
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](const error_code& ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) on_accept(std::move(s));
+      if (ec) {
+        // Out of descriptors and the like persist; retrying at once would spin a core.
+        spdlog::warn("http: accept failed: {}", ec.message());
+        retry.expires_after(std::chrono::milliseconds(50));
+        retry.async_wait([this](const error_code& e) {
+          if (!e && acceptor.is_open()) accept();
+        });
+        return;
+      }
+      on_accept(std::move(s));
       accept();
     });
   }
@@ -1099,6 +1110,7 @@ void Server::stop() {
   asio::post(m.ioc, [&m] {
     error_code ignored;
     m.acceptor.close(ignored);
+    m.retry.cancel();
   });
   std::vector<std::shared_ptr<Session>> sessions;
   {

@@ -480,6 +480,18 @@ TEST(HttpServer, TricklingHeadersHitTheDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+TEST(HttpServer, SlowBodyHitsTheBodyDeadline) {
+  ServerOptions o = local();
+  o.body_timeout = 300ms;
+  Server server(o, echo);
+  server.start();
+  RawConn c(server.port());
+  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"));
+  std::string out = c.read_until_close(5000ms);
+  EXPECT_EQ(out.rfind("HTTP/1.1 408 ", 0), 0u) << out;
+  EXPECT_TRUE(c.closed());
+}
+
 TEST(HttpServer, IdleConnectionIsClosed) {
   ServerOptions o = local();
   o.idle_timeout = 200ms;
