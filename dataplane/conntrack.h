@@ -1,0 +1,145 @@
+// Per-lcore connection tracking: a fixed-capacity flow table, allocated once, with no locks
+// and no allocation per packet. Each flow is findable by both its original tuple and its reply
+// tuple, and the two tuples alone determine the NAT applied in either direction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/packet.h"
+
+namespace k8c::dp {
+
+// A 5-tuple in network byte order, padded to 16 bytes so that it compares as two words.
+struct FlowKey {
+  uint32_t src = 0, dst = 0;
+  uint16_t sport = 0, dport = 0;
+  uint8_t proto = 0;
+  uint8_t pad[3] = {0, 0, 0};
+
+  bool operator==(const FlowKey& o) const {
+    return load<uint64_t>(reinterpret_cast<const uint8_t*>(this)) ==
+               load<uint64_t>(reinterpret_cast<const uint8_t*>(&o)) &&
+           load<uint64_t>(reinterpret_cast<const uint8_t*>(this) + 8) ==
+               load<uint64_t>(reinterpret_cast<const uint8_t*>(&o) + 8);
+  }
+};
+static_assert(sizeof(FlowKey) == 16);
+
+inline uint64_t flow_hash(const FlowKey& k) {
+  uint64_t a = load<uint64_t>(reinterpret_cast<const uint8_t*>(&k));
+  uint64_t b = load<uint64_t>(reinterpret_cast<const uint8_t*>(&k) + 8);
+#if defined(__SSE4_2__)
+  // Two CRC32 steps: a few cycles, and good enough spread for a table indexed by low bits.
+  uint64_t h = __builtin_ia32_crc32di(0x9e3779b9, a);
+  h = __builtin_ia32_crc32di(h, b);
+  return h | (__builtin_ia32_crc32di(0x85ebca6b, a ^ b) << 32);
+#else
+  uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ b;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 32);
+#endif
+}
+
+enum class FlowState : uint8_t {
+  kSynSent,      // TCP: client SYN seen
+  kEstablished,  // TCP: SYN-ACK seen, or a flow picked up mid-stream
+  kClosing,      // TCP: a FIN seen in either direction
+  kClosed,       // TCP: RST seen
+  kUdp,          // UDP, no reply yet
+  kUdpReplied,   // UDP, the backend answered
+};
+
+struct Timeouts {
+  uint64_t tcp_syn_ns = 30 * 1'000'000'000ULL;
+  uint64_t tcp_established_ns = 900 * 1'000'000'000ULL;  // IPVS's tcp timeout
+  uint64_t tcp_closing_ns = 120 * 1'000'000'000ULL;
+  uint64_t tcp_closed_ns = 10 * 1'000'000'000ULL;
+  uint64_t udp_ns = 30 * 1'000'000'000ULL;
+  uint64_t udp_replied_ns = 300 * 1'000'000'000ULL;  // IPVS's udp timeout
+};
+
+namespace flow_flag {
+inline constexpr uint8_t kDraining = 0x01;  // backend is terminating: the flow ends by a deadline
+inline constexpr uint8_t kSnat = 0x02;
+// The backend left the service table: the flow runs on (TCP) but is no longer counted.
+inline constexpr uint8_t kOrphan = 0x04;
+}  // namespace flow_flag
+
+// One cache line. The checksum deltas are precomputed at insert, so forwarding an established
+// packet is a lookup, four stores and two checksum adjustments.
+struct alignas(64) Flow {
+  FlowKey fwd;  // as the client sent it: client -> frontend
+  FlowKey rev;  // as the backend answers: backend -> client (or -> SNAT address)
+  uint64_t expires_ns = 0;
+  // Low bits of the service-table snapshot generation that `service`/`backend` index into.
+  uint32_t generation = 0;
+  uint32_t service = 0, backend = 0;
+  uint16_t fwd_ip_delta = 0, fwd_l4_delta = 0, rev_ip_delta = 0, rev_l4_delta = 0;
+  FlowState state = FlowState::kSynSent;
+  uint8_t flags = 0;
+};
+static_assert(sizeof(Flow) == 64);
+
+class Conntrack {
+ public:
+  enum class InsertError : uint8_t { kNone, kFull, kConflict };
+
+  // All memory is allocated here: `capacity` flows and an index of 4x as many slots (two keys
+  // per flow at a load factor of at most 1/2).
+  explicit Conntrack(uint32_t capacity, const Timeouts& timeouts = {});
+
+  struct Hit {
+    Flow* flow = nullptr;
+    bool reply = false;  // matched the reply tuple
+  };
+  // Finds a live flow; an expired one is removed and not returned.
+  Hit lookup(const FlowKey& key, uint64_t now_ns);
+  // Whether a key is present, expired or not (SNAT port choice must avoid both).
+  bool contains(const FlowKey& key) const;
+  // Inserts a flow under both tuples. The caller fills the rest of the returned Flow.
+  Flow* insert(const FlowKey& fwd, const FlowKey& rev, InsertError* err);
+  void erase(Flow* flow);
+
+  // Advances the TCP/UDP state machine for one packet and refreshes the expiry.
+  void touch(Flow& flow, bool reply, uint8_t tcp_flags, uint64_t now_ns) const;
+  uint64_t timeout_for(FlowState s) const;
+
+  // Removes expired flows among the next `budget` flow slots; call once per poll-loop
+  // iteration so that aging costs a bounded, small amount per burst. Returns flows removed.
+  size_t expire(uint64_t now_ns, uint32_t budget);
+
+  uint32_t size() const { return used_; }
+  uint32_t capacity() const { return capacity_; }
+  const Timeouts& timeouts() const { return timeouts_; }
+
+  // Prefetches the index slot a key hashes to (DPDK-loop use: the packet after next).
+  void prefetch(const FlowKey& key) const { __builtin_prefetch(&index_[flow_hash(key) & mask_]); }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+  struct Slot {
+    uint32_t tag;  // high hash bits: most mismatches never touch the flow's cache line
+    uint32_t ref;  // flow index * 2 + (1 if reply tuple); kEmpty if free
+  };
+  const FlowKey& key_of(uint32_t ref) const {
+    const Flow& f = flows_[ref >> 1];
+    return (ref & 1) ? f.rev : f.fwd;
+  }
+  void index_insert(const FlowKey& key, uint32_t ref);
+  void index_erase(const FlowKey& key, uint32_t ref);
+
+  uint32_t capacity_;
+  Timeouts timeouts_;
+  std::unique_ptr<Flow[]> flows_;
+  std::unique_ptr<uint8_t[]> live_;
+  std::unique_ptr<uint32_t[]> free_;  // stack of free flow indices
+  uint32_t free_top_;
+  uint32_t used_ = 0;
+  std::unique_ptr<Slot[]> index_;
+  uint32_t mask_;
+  uint32_t sweep_ = 0;
+};
+
+}  // namespace k8c::dp

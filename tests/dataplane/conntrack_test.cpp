@@ -1,0 +1,147 @@
+#include "dataplane/conntrack.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <unordered_map>
+
+namespace k8c::dp {
+namespace {
+
+FlowKey key(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t p = proto::kTcp) {
+  return {hton32(src), hton32(dst), hton16(sport), hton16(dport), p, {0, 0, 0}};
+}
+FlowKey reply_of(const FlowKey& k, uint32_t backend) {
+  return {hton32(backend), k.src, hton16(8080), k.sport, k.proto, {0, 0, 0}};
+}
+
+TEST(Conntrack, BothDirectionsFindTheFlow) {
+  Conntrack ct(16);
+  FlowKey f = key(ipv4(10, 0, 0, 1), 40000, ipv4(10, 96, 0, 1), 80);
+  FlowKey r = reply_of(f, ipv4(10, 1, 0, 5));
+  Flow* flow = ct.insert(f, r, nullptr);
+  ASSERT_NE(flow, nullptr);
+  flow->expires_ns = 100;
+  auto a = ct.lookup(f, 0);
+  EXPECT_EQ(a.flow, flow);
+  EXPECT_FALSE(a.reply);
+  auto b = ct.lookup(r, 0);
+  EXPECT_EQ(b.flow, flow);
+  EXPECT_TRUE(b.reply);
+  EXPECT_EQ(ct.size(), 1u);
+}
+
+TEST(Conntrack, ExpiredFlowsDisappearOnLookup) {
+  Conntrack ct(16);
+  FlowKey f = key(1, 1, 2, 2);
+  Flow* flow = ct.insert(f, reply_of(f, 3), nullptr);
+  flow->expires_ns = 100;
+  EXPECT_NE(ct.lookup(f, 99).flow, nullptr);
+  EXPECT_EQ(ct.lookup(f, 100).flow, nullptr);
+  EXPECT_EQ(ct.size(), 0u);
+  EXPECT_EQ(ct.lookup(reply_of(f, 3), 0).flow, nullptr);
+}
+
+TEST(Conntrack, FullAndConflict) {
+  Conntrack ct(2);
+  Conntrack::InsertError err;
+  FlowKey a = key(1, 1, 2, 2), b = key(1, 2, 2, 2), c = key(1, 3, 2, 2);
+  ASSERT_NE(ct.insert(a, reply_of(a, 9), &err), nullptr);
+  EXPECT_EQ(ct.insert(a, reply_of(c, 9), &err), nullptr);
+  EXPECT_EQ(err, Conntrack::InsertError::kConflict);
+  EXPECT_EQ(ct.insert(c, reply_of(a, 9), &err), nullptr);
+  EXPECT_EQ(err, Conntrack::InsertError::kConflict);
+  ASSERT_NE(ct.insert(b, reply_of(b, 9), &err), nullptr);
+  EXPECT_EQ(ct.insert(c, reply_of(c, 9), &err), nullptr);
+  EXPECT_EQ(err, Conntrack::InsertError::kFull);
+}
+
+TEST(Conntrack, AgingSweepRemovesOnlyExpired) {
+  Conntrack ct(64);
+  for (uint16_t i = 0; i < 40; ++i) {
+    FlowKey f = key(1, i, 2, 2);
+    ct.insert(f, reply_of(f, 3), nullptr)->expires_ns = i < 10 ? 50 : 500;
+  }
+  size_t removed = 0;
+  for (int i = 0; i < 8; ++i) removed += ct.expire(100, 8);  // 64 slots in bounded steps
+  EXPECT_EQ(removed, 10u);
+  EXPECT_EQ(ct.size(), 30u);
+  EXPECT_EQ(ct.lookup(key(1, 3, 2, 2), 100).flow, nullptr);
+  EXPECT_NE(ct.lookup(key(1, 30, 2, 2), 100).flow, nullptr);
+}
+
+// Random inserts and erases against a reference map: backward-shift deletion must never lose
+// a key or leave a stale one behind.
+TEST(Conntrack, ChurnMatchesReference) {
+  Conntrack ct(512);
+  std::unordered_map<uint32_t, Flow*> live;
+  std::mt19937 rng(1);
+  for (int step = 0; step < 50000; ++step) {
+    uint32_t id = rng() % 2000;
+    FlowKey f = key(id, static_cast<uint16_t>(id), 7, 80);
+    auto it = live.find(id);
+    if (it == live.end()) {
+      Flow* fl = ct.insert(f, reply_of(f, 99), nullptr);
+      if (live.size() < 512) {
+        ASSERT_NE(fl, nullptr);
+        fl->expires_ns = UINT64_MAX;
+        live[id] = fl;
+      } else {
+        ASSERT_EQ(fl, nullptr);
+      }
+    } else {
+      ct.erase(it->second);
+      live.erase(it);
+    }
+    if (step % 997 == 0) {
+      for (uint32_t q = 0; q < 2000; ++q) {
+        FlowKey k = key(q, static_cast<uint16_t>(q), 7, 80);
+        bool want = live.count(q) != 0;
+        ASSERT_EQ(ct.lookup(k, 0).flow != nullptr, want) << q;
+        ASSERT_EQ(ct.lookup(reply_of(k, 99), 0).flow != nullptr, want) << q;
+      }
+    }
+  }
+  EXPECT_EQ(ct.size(), live.size());
+}
+
+TEST(Conntrack, TcpStateMachineDrivesTimeouts) {
+  Timeouts t;
+  t.tcp_syn_ns = 10;
+  t.tcp_established_ns = 1000;
+  t.tcp_closing_ns = 100;
+  t.tcp_closed_ns = 5;
+  Conntrack ct(4, t);
+  FlowKey f = key(1, 1, 2, 2);
+  Flow* fl = ct.insert(f, reply_of(f, 3), nullptr);
+  fl->state = FlowState::kSynSent;
+  ct.touch(*fl, false, tcp_flag::kSyn, 0);
+  EXPECT_EQ(fl->expires_ns, 10u);
+  ct.touch(*fl, true, tcp_flag::kSyn | tcp_flag::kAck, 1);
+  EXPECT_EQ(fl->state, FlowState::kEstablished);
+  EXPECT_EQ(fl->expires_ns, 1001u);
+  ct.touch(*fl, false, tcp_flag::kAck | tcp_flag::kFin, 2);
+  EXPECT_EQ(fl->state, FlowState::kClosing);
+  EXPECT_EQ(fl->expires_ns, 102u);
+  ct.touch(*fl, true, tcp_flag::kRst, 3);
+  EXPECT_EQ(fl->state, FlowState::kClosed);
+  EXPECT_EQ(fl->expires_ns, 8u);
+}
+
+TEST(Conntrack, UdpTimeoutGrowsOnceAnswered) {
+  Timeouts t;
+  t.udp_ns = 30;
+  t.udp_replied_ns = 300;
+  Conntrack ct(4, t);
+  FlowKey f = key(1, 1, 2, 53, proto::kUdp);
+  Flow* fl = ct.insert(f, reply_of(f, 3), nullptr);
+  fl->state = FlowState::kUdp;
+  ct.touch(*fl, false, 0, 0);
+  EXPECT_EQ(fl->expires_ns, 30u);
+  ct.touch(*fl, true, 0, 1);
+  EXPECT_EQ(fl->state, FlowState::kUdpReplied);
+  EXPECT_EQ(fl->expires_ns, 301u);
+}
+
+}  // namespace
+}  // namespace k8c::dp
