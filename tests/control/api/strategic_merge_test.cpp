@@ -371,6 +371,26 @@ TEST(StrategicMerge, PrimitiveSetListUnion) {
   EXPECT_EQ(out2["metadata"]["finalizers"], Json::parse(R"(["a","b"])"));
 }
 
+// Kubernetes orders merged lists the same way for primitives: values the live list lacked come
+// before the live-only ones, unless a $setElementOrder list says otherwise.
+TEST(StrategicMerge, PrimitiveSetListOrderFollowsKubernetes) {
+  Json orig = Json::parse(R"({"metadata":{"finalizers":["a","b"]}})");
+  EXPECT_EQ(smp(orig, Json::parse(R"({"metadata":{"finalizers":["c"]}})"),
+                pod_schema())["metadata"]["finalizers"],
+            Json::parse(R"(["c","a","b"])"));
+  EXPECT_EQ(smp(orig, Json::parse(R"({"metadata":{"finalizers":["c"],
+                "$setElementOrder/finalizers":["a","b","c"]}})"),
+                pod_schema())["metadata"]["finalizers"],
+            Json::parse(R"(["a","b","c"])"));
+}
+
+TEST(StrategicMerge, TopLevelDirectives) {
+  Json orig = Json::parse(R"({"metadata":{"name":"x"},"spec":{"nodeSelector":{"a":"b"}}})");
+  EXPECT_EQ(smp(orig, Json::parse(R"({"$patch":"replace","spec":{"extra":1}})"), pod_schema()),
+            Json::parse(R"({"spec":{"extra":1}})"));
+  EXPECT_EQ(smp(orig, Json::parse(R"({"$patch":"delete"})"), pod_schema()), Json::object());
+}
+
 TEST(StrategicMerge, DeleteFromPrimitiveList) {
   Json orig = Json::parse(R"({"metadata":{"finalizers":["a","b","c"]}})");
   Json out = smp(orig, Json::parse(R"({"metadata":{
