@@ -1,0 +1,87 @@
+// The per-packet pipeline: parse, conntrack, service lookup, Maglev pick, NAT, ARP/ICMP
+// answers. Plain functions over a PacketView, so tests and the fuzzer run it without an EAL;
+// the DPDK loop (later, in the port layer) drives it like this:
+//
+//   LcoreContext ctx(opts);                  // per lcore, allocated before the loop starts
+//   rcu.online(lcore);
+//   for (;;) {
+//     n = rte_eth_rx_burst(port, queue, mbufs, 32);
+//     for (i < n) views[i] = {rte_pktmbuf_mtod(mbufs[i], uint8_t*), data_len, data_len+tailroom};
+//     ctx.table = rcu.current();
+//     process_burst(views, verdicts, n, rte_rdtsc() scaled to ns, ctx);
+//     ... tx_burst the kForward/kReply mbufs, hand kPassToKernel to the exception path,
+//         free kDrop ...
+//     maintain(now, ctx);                    // bounded conntrack aging
+//     rcu.quiescent(lcore);                  // ctx.table is not used past this point
+//   }
+//
+// On this path there are no exceptions, no allocation, no locks and no system calls.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/affinity.h"
+#include "dataplane/conntrack.h"
+#include "dataplane/packet.h"
+#include "dataplane/service_table.h"
+
+namespace k8c::dp {
+
+struct LcoreStats {
+  Counter rx_packets, rx_bytes;
+  Counter forwarded, replied, passed, new_flows;
+  Counter dropped[kDropReasonCount];
+
+  uint64_t drops(DropReason r) const { return dropped[static_cast<size_t>(r)].get(); }
+  uint64_t total_drops() const {
+    uint64_t n = 0;
+    for (const Counter& c : dropped) n += c.get();
+    return n;
+  }
+};
+
+struct LcoreOptions {
+  unsigned id = 0;  // 0 .. NodeConfig::lcores-1: selects the SNAT port range and counter row
+  uint32_t flow_capacity = 1 << 16;
+  uint32_t affinity_capacity = 1 << 14;
+  uint32_t expire_budget = 64;  // flow slots aged per maintain() call
+  Timeouts timeouts{};
+};
+
+// Everything one lcore owns. Nothing in here is shared with another lcore.
+struct LcoreContext {
+  explicit LcoreContext(const LcoreOptions& o)
+      : options(o), conntrack(o.flow_capacity, o.timeouts), affinity(o.affinity_capacity) {}
+
+  LcoreOptions options;
+  Conntrack conntrack;
+  AffinityTable affinity;
+  LcoreStats stats;
+  const ServiceTable* table = nullptr;  // set by the loop from Rcu::current() each iteration
+  uint32_t snat_cursor = 0;             // next SNAT port to try, offset into this lcore's range
+};
+
+// Processes one frame in place. now_ns is a monotonic clock in nanoseconds.
+Verdict process(PacketView pkt, uint64_t now_ns, LcoreContext& ctx);
+
+// A burst, prefetching the next frame's headers while the current one is processed.
+inline void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
+                          LcoreContext& ctx) {
+  if (n) __builtin_prefetch(pkts[0].data);
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) __builtin_prefetch(pkts[i + 1].data);
+    out[i] = process(pkts[i], now_ns, ctx);
+  }
+}
+
+// Off-packet work for one loop iteration: ages a bounded slice of the flow table.
+inline void maintain(uint64_t now_ns, LcoreContext& ctx) {
+  ctx.conntrack.expire(now_ns, ctx.options.expire_budget);
+}
+
+// Builds a gratuitous ARP (a request for `ip` from `ip`, broadcast), sent when this node takes
+// over a LoadBalancer IP so that neighbours update their caches. Returns the frame length
+// (60, padded to the Ethernet minimum) or 0 if cap is too small. ip is in host order.
+uint16_t build_gratuitous_arp(uint8_t* buf, uint16_t cap, const Mac& mac, uint32_t ip);
+
+}  // namespace k8c::dp
