@@ -41,7 +41,10 @@ void validate_template(const Json& o, const Json* old, const std::string& kind_l
   validate_workload_selector(o, old, kind_lower, errs, selector_immutable);
   const Json* spec = find_path(o, {"spec", "template", "spec"});
   if (!spec) return;
-  validate_pod_spec(*spec, "spec.template.spec", errs);
+  std::vector<std::string> claims;
+  if (const Json* ts = find_path(o, {"spec", "volumeClaimTemplates"}); ts && ts->is_array())
+    for (const auto& t : *ts) claims.push_back(get_string(t, {"metadata", "name"}));
+  validate_pod_spec(*spec, "spec.template.spec", errs, claims);
   validate_restart_policy(*spec, "spec.template.spec", {"Always"}, errs);
 }
 

@@ -51,8 +51,10 @@ std::vector<Kind> networking_kinds();  // networking.k8s.io, discovery.k8s.io, c
 // Derived defaults of a PodSpec (imagePullPolicy from the image tag, ...). `is_pod`: the
 // defaults only a Pod gets (enableServiceLinks, requests from limits, admission defaults).
 void default_pod_spec(Json& spec, bool is_pod);
-// Rules for a PodSpec at `path` ("spec" or "spec.template.spec").
-void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& errs);
+// Rules for a PodSpec at `path` ("spec" or "spec.template.spec"). `claim_volumes`: volume
+// names mounts may also refer to (a StatefulSet's volumeClaimTemplates).
+void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& errs,
+                       const std::vector<std::string>& claim_volumes = {});
 // Workload rules: selector required, non-empty, matching the template labels; immutable on
 // update (apps/v1). `kind_lower` names the kind in messages ("deployment").
 void validate_workload_selector(const Json& obj, const Json* old, const std::string& kind_lower,

@@ -4,6 +4,7 @@
 #include "control/api/kinds_internal.h"
 #include "control/api/object.h"
 
+#include <algorithm>
 #include <set>
 
 namespace k8c::api::detail {
@@ -726,7 +727,8 @@ void default_pod_spec(Json& spec, bool is_pod) {
 
 // ---- validation -----------------------------------------------------------------------------
 
-void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& errs) {
+void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& errs,
+                       const std::vector<std::string>& claim_volumes) {
   using K = FieldError::Kind;
   if (!spec.is_object()) return;
   const Json* cs = find_path(spec, {"containers"});
@@ -773,7 +775,8 @@ void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& e
       if (const Json* mounts = find_path(c, {"volumeMounts"}); mounts && mounts->is_array())
         for (size_t j = 0; j < mounts->size(); ++j) {
           std::string vn = get_string((*mounts)[j], {"name"});
-          if (!vn.empty() && !volumes.count(vn))
+          if (!vn.empty() && !volumes.count(vn) &&
+              std::find(claim_volumes.begin(), claim_volumes.end(), vn) == claim_volumes.end())
             errs.push_back({K::invalid, p + ".volumeMounts[" + std::to_string(j) + "].name",
                             "Not found: " + Json(vn).dump(), vn});
         }
