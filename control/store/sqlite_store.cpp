@@ -29,9 +29,9 @@ struct SqlError : std::runtime_error {
 // dependency without removing much code.
 class Db {
  public:
-  Db(const std::string& path, bool create) {
+  Db(const std::string& path, bool create, const std::string& vfs) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db_, flags, vfs.empty() ? nullptr : vfs.c_str());
     if (rc != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close_v2(db_);
@@ -189,7 +189,7 @@ struct SqliteStore::Core {
       return db;
     }
     try {
-      auto db = std::make_unique<Db>(path, false);
+      auto db = std::make_unique<Db>(path, false, opt.vfs);
       db->exec("PRAGMA query_only=1");
       return db;
     } catch (const SqlError& e) {
@@ -476,7 +476,7 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
   try {
     auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
-    core_->wdb = std::make_unique<Db>(path, true);
+    core_->wdb = std::make_unique<Db>(path, true, core_->opt.vfs);
     core_->load();
   } catch (const std::exception& e) {
     core_->insert_stmt.reset();

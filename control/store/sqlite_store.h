@@ -30,6 +30,9 @@ struct SqliteOptions {
   // Operations in one group-commit transaction at most: bounds a transaction's latency and
   // memory when a burst queues up behind a slow fsync.
   size_t max_batch = 4096;
+  // SQLite VFS name for every connection; empty means the default. Tests use it to inject I/O
+  // faults underneath SQLite.
+  std::string vfs;
 };
 
 struct SqliteStats {
