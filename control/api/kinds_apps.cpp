@@ -200,7 +200,7 @@ Kind replica_set() {
            {"fullyLabeledReplicas", integer()},
            {"observedGeneration", integer()},
            {"readyReplicas", integer()},
-           {"replicas", integer().req()},
+           {"replicas", integer()},
            {"terminatingReplicas", integer()}})
           .named("io.k8s.api.apps.v1.ReplicaSetStatus");
   Kind k =
@@ -265,7 +265,7 @@ Kind stateful_set() {
            {"currentRevision", str()},
            {"observedGeneration", integer()},
            {"readyReplicas", integer()},
-           {"replicas", integer().req()},
+           {"replicas", integer()},
            {"updateRevision", str()},
            {"updatedReplicas", integer()}})
           .named("io.k8s.api.apps.v1.StatefulSetStatus");
@@ -340,11 +340,11 @@ Kind daemon_set() {
       obj({{"collisionCount", integer()},
            {"conditions",
             list(workload_condition("io.k8s.api.apps.v1.DaemonSetCondition", false)).merge("type")},
-           {"currentNumberScheduled", integer().req()},
-           {"desiredNumberScheduled", integer().req()},
+           {"currentNumberScheduled", integer()},
+           {"desiredNumberScheduled", integer()},
            {"numberAvailable", integer()},
-           {"numberMisscheduled", integer().req()},
-           {"numberReady", integer().req()},
+           {"numberMisscheduled", integer()},
+           {"numberReady", integer()},
            {"numberUnavailable", integer()},
            {"observedGeneration", integer()},
            {"updatedNumberScheduled", integer()}})

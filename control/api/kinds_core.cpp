@@ -738,17 +738,17 @@ Kind node() {
                 {"taints", list(taint)},
                 {"unschedulable", boolean()}})
                .named("io.k8s.api.core.v1.NodeSpec");
-  S info = obj({{"architecture", str().req()},
-                {"bootID", str().req()},
-                {"containerRuntimeVersion", str().req()},
-                {"kernelVersion", str().req()},
+  S info = obj({{"architecture", str()},
+                {"bootID", str()},
+                {"containerRuntimeVersion", str()},
+                {"kernelVersion", str()},
                 {"kubeProxyVersion", str()},
-                {"kubeletVersion", str().req()},
-                {"machineID", str().req()},
-                {"operatingSystem", str().req()},
-                {"osImage", str().req()},
+                {"kubeletVersion", str()},
+                {"machineID", str()},
+                {"operatingSystem", str()},
+                {"osImage", str()},
                 {"swap", any()},
-                {"systemUUID", str().req()}})
+                {"systemUUID", str()}})
                .named("io.k8s.api.core.v1.NodeSystemInfo");
   S status =
       obj({{"addresses", list(obj({{"address", str().req()}, {"type", str().req()}})

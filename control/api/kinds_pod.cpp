@@ -263,6 +263,19 @@ S ephemeral_container() {
   return s;
 }
 
+// The in-tree volume plugins Kubernetes still accepts but k8c cannot mount (cloud disks,
+// iSCSI, Ceph, ...): declared so manifests that carry them decode, kept free-form.
+SchemaPtr with_legacy_sources(SchemaPtr schema) {
+  auto node = std::make_shared<Schema>(*schema);
+  for (const char* name :
+       {"awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume",
+        "flocker", "gcePersistentDisk", "gitRepo", "glusterfs", "iscsi", "photonPersistentDisk",
+        "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos", "vsphereVolume"})
+    if (!(name == std::string("gitRepo") && node->name != "io.k8s.api.core.v1.Volume"))
+      node->properties.emplace_back(name, any().ptr());
+  return node;
+}
+
 S host_path_source() {
   static const SchemaPtr s =
       obj({{"path", str().req()},
@@ -335,7 +348,8 @@ S volume() {
                            {"secretName", str()}})
                           .named("io.k8s.api.core.v1.SecretVolumeSource")}})
           .named("io.k8s.api.core.v1.Volume");
-  return s;
+  static const SchemaPtr full = with_legacy_sources(s);
+  return full;
 }
 
 S node_selector_term() {
@@ -390,7 +404,7 @@ S container_state() {
       obj({{"running",
             obj({{"startedAt", timestamp()}}).named("io.k8s.api.core.v1.ContainerStateRunning")},
            {"terminated", obj({{"containerID", str()},
-                               {"exitCode", integer().req()},
+                               {"exitCode", integer()},
                                {"finishedAt", timestamp()},
                                {"message", str()},
                                {"reason", str()},
@@ -407,13 +421,13 @@ S container_status() {
   static const SchemaPtr s = obj({{"allocatedResources", quantity_map()},
                                   {"allocatedResourcesStatus", list(any())},
                                   {"containerID", str()},
-                                  {"image", str().req()},
-                                  {"imageID", str().req()},
+                                  {"image", str()},
+                                  {"imageID", str()},
                                   {"lastState", container_state()},
-                                  {"name", str().req()},
-                                  {"ready", boolean().req()},
+                                  {"name", str()},
+                                  {"ready", boolean()},
                                   {"resources", resources()},
-                                  {"restartCount", integer().req()},
+                                  {"restartCount", integer()},
                                   {"started", boolean()},
                                   {"state", container_state()},
                                   {"stopSignal", str()},
@@ -517,7 +531,8 @@ S pv_spec() {
            {"volumeAttributesClassName", str()},
            {"volumeMode", str().def("Filesystem").oneof({"Block", "Filesystem"})}})
           .named("io.k8s.api.core.v1.PersistentVolumeSpec");
-  return s;
+  static const SchemaPtr full = with_legacy_sources(s);
+  return full;
 }
 
 S pod_spec() {
