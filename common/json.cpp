@@ -72,7 +72,8 @@ Json to_json(const YAML::Node& n) {
     case YAML::NodeType::Map: {
       Json obj = Json::object();
       for (const auto& kv : n) {
-        if (!kv.first.IsScalar()) throw YAML::Exception(kv.first.Mark(), "map keys must be scalars");
+        if (!kv.first.IsScalar())
+          throw YAML::Exception(kv.first.Mark(), "map keys must be scalars");
         obj[kv.first.Scalar()] = to_json(kv.second);
       }
       return obj;
@@ -97,8 +98,10 @@ void emit(YAML::Emitter& out, const Json& v) {
     const std::string& s = v.get_ref<const std::string&>();
     // Quote strings that would otherwise read back as another type.
     Json back = s.find('\n') == std::string::npos ? plain_scalar(s) : Json(s);
-    if (!back.is_string() || s.empty()) out << YAML::DoubleQuoted << s;
-    else out << s;
+    if (!back.is_string() || s.empty())
+      out << YAML::DoubleQuoted << s;
+    else
+      out << s;
   } else if (v.is_null()) {
     out << YAML::Null;
   } else {
@@ -127,7 +130,8 @@ std::optional<std::vector<Json>> parse_yaml_documents(std::string_view text, std
 
 std::optional<Json> parse_json_or_yaml(std::string_view text, std::string* error) {
   size_t i = text.find_first_not_of(" \t\r\n");
-  if (i != std::string_view::npos && (text[i] == '{' || text[i] == '[')) return parse_json(text, error);
+  if (i != std::string_view::npos && (text[i] == '{' || text[i] == '['))
+    return parse_json(text, error);
   auto docs = parse_yaml_documents(text, error);
   if (!docs) return std::nullopt;
   if (docs->size() != 1) {
