@@ -36,14 +36,18 @@ Conntrack::Hit Conntrack::lookup(const FlowKey& key, uint64_t now_ns) {
   }
 }
 
-bool Conntrack::contains(const FlowKey& key) const {
+Flow* Conntrack::find(const FlowKey& key) const {
   uint64_t h = flow_hash(key);
   uint32_t tag = static_cast<uint32_t>(h >> 32);
   for (uint32_t i = static_cast<uint32_t>(h) & mask_;; i = (i + 1) & mask_) {
     const Slot& s = index_[i];
-    if (s.ref == kEmpty) return false;
-    if (s.tag == tag && key_of(s.ref) == key) return true;
+    if (s.ref == kEmpty) return nullptr;
+    if (s.tag == tag && key_of(s.ref) == key) return &flows_[s.ref >> 1];
   }
+}
+
+bool Conntrack::contains(const FlowKey& key) const {
+  return find(key) != nullptr;
 }
 
 void Conntrack::index_insert(const FlowKey& key, uint32_t ref) {
@@ -71,7 +75,11 @@ void Conntrack::index_erase(const FlowKey& key, uint32_t ref) {
   index_[i] = {0, kEmpty};
 }
 
-Flow* Conntrack::insert(const FlowKey& fwd, const FlowKey& rev, InsertError* err) {
+Flow* Conntrack::insert(const FlowKey& fwd, const FlowKey& rev, uint64_t now_ns, InsertError* err) {
+  for (const FlowKey* k : {&fwd, &rev}) {
+    Flow* old = find(*k);
+    if (old && old->expires_ns <= now_ns) erase(old);
+  }
   if (contains(fwd) || contains(rev) || fwd == rev) {
     if (err) *err = InsertError::kConflict;
     return nullptr;

@@ -98,8 +98,9 @@ class Conntrack {
   Hit lookup(const FlowKey& key, uint64_t now_ns);
   // Whether a key is present, expired or not (SNAT port choice must avoid both).
   bool contains(const FlowKey& key) const;
-  // Inserts a flow under both tuples. The caller fills the rest of the returned Flow.
-  Flow* insert(const FlowKey& fwd, const FlowKey& rev, InsertError* err);
+  // Inserts a flow under both tuples. The caller fills the rest of the returned Flow. An
+  // expired flow holding either tuple is removed first; a live one is a conflict.
+  Flow* insert(const FlowKey& fwd, const FlowKey& rev, uint64_t now_ns, InsertError* err);
   void erase(Flow* flow);
 
   // Advances the TCP/UDP state machine for one packet and refreshes the expiry.
@@ -127,6 +128,7 @@ class Conntrack {
     const Flow& f = flows_[ref >> 1];
     return (ref & 1) ? f.rev : f.fwd;
   }
+  Flow* find(const FlowKey& key) const;
   void index_insert(const FlowKey& key, uint32_t ref);
   void index_erase(const FlowKey& key, uint32_t ref);
 

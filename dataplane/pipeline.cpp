@@ -134,7 +134,7 @@ Verdict new_flow(PacketView pkt, const Parsed& p, const FlowKey& key, uint64_t n
   }
 
   Conntrack::InsertError err;
-  Flow* f = c.conntrack.insert(key, rev, &err);
+  Flow* f = c.conntrack.insert(key, rev, now, &err);
   if (!f)
     return drop(c, err == Conntrack::InsertError::kFull ? DropReason::kConntrackFull
                                                         : DropReason::kTupleConflict);

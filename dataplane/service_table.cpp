@@ -165,12 +165,6 @@ int64_t ServiceTable::find_backend(uint32_t service, uint32_t ip, uint16_t port)
   return -1;
 }
 
-int64_t ServiceTable::find_service(uint32_t id) const {
-  for (size_t i = 0; i < services_.size(); ++i)
-    if (services_[i].id == id) return static_cast<int64_t>(i);
-  return -1;
-}
-
 std::pair<uint16_t, uint16_t> ServiceTable::snat_range(unsigned lcore) const {
   uint32_t span = (uint32_t{node_.snat_port_max} - node_.snat_port_min + 1) / node_.lcores;
   uint32_t lo = node_.snat_port_min + lcore * span;

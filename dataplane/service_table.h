@@ -146,8 +146,6 @@ class ServiceTable {
   bool eligible(const Service& svc, bool local_only, uint32_t backend) const;
   // Finds a backend of a service by address (network order); -1 when it is gone.
   int64_t find_backend(uint32_t service, uint32_t ip, uint16_t port) const;
-  // Finds a service by its stable id; -1 when it is gone.
-  int64_t find_service(uint32_t id) const;
 
   const Service& service(uint32_t i) const { return services_[i]; }
   const Backend& backend(uint32_t i) const { return backends_[i]; }

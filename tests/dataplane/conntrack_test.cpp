@@ -19,7 +19,7 @@ TEST(Conntrack, BothDirectionsFindTheFlow) {
   Conntrack ct(16);
   FlowKey f = key(ipv4(10, 0, 0, 1), 40000, ipv4(10, 96, 0, 1), 80);
   FlowKey r = reply_of(f, ipv4(10, 1, 0, 5));
-  Flow* flow = ct.insert(f, r, nullptr);
+  Flow* flow = ct.insert(f, r, 0, nullptr);
   ASSERT_NE(flow, nullptr);
   flow->expires_ns = 100;
   auto a = ct.lookup(f, 0);
@@ -34,7 +34,7 @@ TEST(Conntrack, BothDirectionsFindTheFlow) {
 TEST(Conntrack, ExpiredFlowsDisappearOnLookup) {
   Conntrack ct(16);
   FlowKey f = key(1, 1, 2, 2);
-  Flow* flow = ct.insert(f, reply_of(f, 3), nullptr);
+  Flow* flow = ct.insert(f, reply_of(f, 3), 0, nullptr);
   flow->expires_ns = 100;
   EXPECT_NE(ct.lookup(f, 99).flow, nullptr);
   EXPECT_EQ(ct.lookup(f, 100).flow, nullptr);
@@ -46,21 +46,38 @@ TEST(Conntrack, FullAndConflict) {
   Conntrack ct(2);
   Conntrack::InsertError err;
   FlowKey a = key(1, 1, 2, 2), b = key(1, 2, 2, 2), c = key(1, 3, 2, 2);
-  ASSERT_NE(ct.insert(a, reply_of(a, 9), &err), nullptr);
-  EXPECT_EQ(ct.insert(a, reply_of(c, 9), &err), nullptr);
+  Flow* first = ct.insert(a, reply_of(a, 9), 0, &err);
+  ASSERT_NE(first, nullptr);
+  first->expires_ns = 100;
+  EXPECT_EQ(ct.insert(a, reply_of(c, 9), 0, &err), nullptr);
   EXPECT_EQ(err, Conntrack::InsertError::kConflict);
-  EXPECT_EQ(ct.insert(c, reply_of(a, 9), &err), nullptr);
+  EXPECT_EQ(ct.insert(c, reply_of(a, 9), 0, &err), nullptr);
   EXPECT_EQ(err, Conntrack::InsertError::kConflict);
-  ASSERT_NE(ct.insert(b, reply_of(b, 9), &err), nullptr);
-  EXPECT_EQ(ct.insert(c, reply_of(c, 9), &err), nullptr);
+  Flow* second = ct.insert(b, reply_of(b, 9), 0, &err);
+  ASSERT_NE(second, nullptr);
+  second->expires_ns = 100;
+  EXPECT_EQ(ct.insert(c, reply_of(c, 9), 0, &err), nullptr);
   EXPECT_EQ(err, Conntrack::InsertError::kFull);
+}
+
+TEST(Conntrack, ExpiredHolderOfATupleGivesWay) {
+  Conntrack ct(4);
+  FlowKey a = key(1, 1, 2, 2), b = key(1, 1, 3, 3);
+  ct.insert(a, reply_of(a, 9), 0, nullptr)->expires_ns = 10;
+  Conntrack::InsertError err;
+  // b's reply tuple equals a's: a conflict while a lives, not once it has expired.
+  EXPECT_EQ(ct.insert(b, reply_of(a, 9), 5, &err), nullptr);
+  EXPECT_EQ(err, Conntrack::InsertError::kConflict);
+  EXPECT_NE(ct.insert(b, reply_of(a, 9), 10, &err), nullptr);
+  EXPECT_EQ(ct.size(), 1u);
+  EXPECT_EQ(ct.lookup(a, 10).flow, nullptr);
 }
 
 TEST(Conntrack, AgingSweepRemovesOnlyExpired) {
   Conntrack ct(64);
   for (uint16_t i = 0; i < 40; ++i) {
     FlowKey f = key(1, i, 2, 2);
-    ct.insert(f, reply_of(f, 3), nullptr)->expires_ns = i < 10 ? 50 : 500;
+    ct.insert(f, reply_of(f, 3), 0, nullptr)->expires_ns = i < 10 ? 50 : 500;
   }
   size_t removed = 0;
   for (int i = 0; i < 8; ++i) removed += ct.expire(100, 8);  // 64 slots in bounded steps
@@ -81,7 +98,7 @@ TEST(Conntrack, ChurnMatchesReference) {
     FlowKey f = key(id, static_cast<uint16_t>(id), 7, 80);
     auto it = live.find(id);
     if (it == live.end()) {
-      Flow* fl = ct.insert(f, reply_of(f, 99), nullptr);
+      Flow* fl = ct.insert(f, reply_of(f, 99), 0, nullptr);
       if (live.size() < 512) {
         ASSERT_NE(fl, nullptr);
         fl->expires_ns = UINT64_MAX;
@@ -113,7 +130,7 @@ TEST(Conntrack, TcpStateMachineDrivesTimeouts) {
   t.tcp_closed_ns = 5;
   Conntrack ct(4, t);
   FlowKey f = key(1, 1, 2, 2);
-  Flow* fl = ct.insert(f, reply_of(f, 3), nullptr);
+  Flow* fl = ct.insert(f, reply_of(f, 3), 0, nullptr);
   fl->state = FlowState::kSynSent;
   ct.touch(*fl, false, tcp_flag::kSyn, 0);
   EXPECT_EQ(fl->expires_ns, 10u);
@@ -134,7 +151,7 @@ TEST(Conntrack, UdpTimeoutGrowsOnceAnswered) {
   t.udp_replied_ns = 300;
   Conntrack ct(4, t);
   FlowKey f = key(1, 1, 2, 53, proto::kUdp);
-  Flow* fl = ct.insert(f, reply_of(f, 3), nullptr);
+  Flow* fl = ct.insert(f, reply_of(f, 3), 0, nullptr);
   fl->state = FlowState::kUdp;
   ct.touch(*fl, false, 0, 0);
   EXPECT_EQ(fl->expires_ns, 30u);
