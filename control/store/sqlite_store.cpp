@@ -733,12 +733,14 @@ void WatchState::run() {
 
 std::unique_ptr<Watch> SqliteStore::watch(std::string prefix, int64_t after,
                                           WatchCallback on_events, WatchError on_error) {
-  return watch(std::move(prefix), after, std::move(on_events), std::move(on_error), nullptr);
+  return watch_with_progress(std::move(prefix), after, std::move(on_events), std::move(on_error),
+                             nullptr);
 }
 
-std::unique_ptr<Watch> SqliteStore::watch(std::string prefix, int64_t after,
-                                          WatchCallback on_events, WatchError on_error,
-                                          WatchProgress on_progress) {
+std::unique_ptr<Watch> SqliteStore::watch_with_progress(std::string prefix, int64_t after,
+                                                        WatchCallback on_events,
+                                                        WatchError on_error,
+                                                        WatchProgress on_progress) {
   auto st = std::make_shared<WatchState>();
   st->core = core_;
   st->prefix = std::move(prefix);

@@ -53,8 +53,9 @@ class SqliteStore final : public Store {
                     int64_t revision = 0) override;
   std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
                                WatchError on_error) override;
-  std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
-                               WatchError on_error, WatchProgress on_progress) override;
+  std::unique_ptr<Watch> watch_with_progress(std::string prefix, int64_t after,
+                                             WatchCallback on_events, WatchError on_error,
+                                             WatchProgress on_progress) override;
   Errc compact(int64_t revision) override;
   int64_t revision() const override;
   int64_t compacted_revision() const override;

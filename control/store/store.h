@@ -99,15 +99,18 @@ class Store {
   // revision is kept, so `after` == compacted_revision() works, as in etcd.
   virtual std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
                                        WatchError on_error) = 0;
-  // As above, plus progress notifications after each delivery round. Backends without progress
-  // support fall back to the plain watch (on_progress is never called).
-  virtual std::unique_ptr<Watch> watch(std::string prefix, int64_t after, WatchCallback on_events,
-                                       WatchError on_error, WatchProgress on_progress) {
+  // As watch(), plus progress notifications after each delivery round. Backends without
+  // progress support fall back to the plain watch (on_progress is never called). A distinct
+  // name, so that a backend overriding watch() does not hide it.
+  virtual std::unique_ptr<Watch> watch_with_progress(std::string prefix, int64_t after,
+                                                     WatchCallback on_events, WatchError on_error,
+                                                     WatchProgress on_progress) {
     (void)on_progress;
     return watch(std::move(prefix), after, std::move(on_events), std::move(on_error));
   }
 
-  // Drops history at or before `revision`; later reads and watches of it fail with compacted.
+  // Drops history at or before `revision`; later reads and watches of it fail with compacted
+  // (range at a revision <= it; watch with `after` < it, see watch()).
   virtual Errc compact(int64_t revision) = 0;
 
   virtual int64_t revision() const = 0;

@@ -189,7 +189,7 @@ struct WatchCache::Impl {
     std::lock_guard l(watch_mu);
     if (closing) return;
     // Replacing the old watch from inside its own error callback is safe: it detaches.
-    store_watch = store.watch(
+    store_watch = store.watch_with_progress(
         prefix, from, [this](const std::vector<Event>& evs) { ingest(evs); },
         [this](Errc e) { on_store_error(e); }, [this](int64_t r) { progress(r); });
   }
