@@ -5,6 +5,7 @@
 #include "control/api/schema.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct Kind {
   // Field selectors supported beyond metadata.name and metadata.namespace,
   // each a dotted path into the object, e.g. "spec.nodeName", "status.phase".
   std::vector<std::string> field_selectors;
+  // The value a field selector compares for `field`, where it is not simply the dotted path
+  // (Job "status.successful" reads status.succeeded, absent booleans read "false", ...).
+  // Empty function, or nullopt: resolve the dotted path.
+  std::function<std::optional<std::string>(const Json& obj, std::string_view field)> field_value;
   // Defaults a schema cannot express (derived values); runs after schema defaults.
   std::function<void(Json& obj)> defaults;
   // Rules a schema cannot express (cross-field, update rules). `old` is null on create.

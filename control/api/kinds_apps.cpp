@@ -212,6 +212,10 @@ Kind replica_set() {
   k.scale_status_replicas_path = "status.replicas";
   k.scale_selector_path = "spec.selector";
   k.field_selectors = {"status.replicas"};
+  k.field_value = [](const Json& o, std::string_view f) -> std::optional<std::string> {
+    if (f != "status.replicas") return std::nullopt;
+    return std::to_string(get_int(o, {"status", "replicas"}));
+  };
   k.columns = {
       col(
           "Desired", "integer",

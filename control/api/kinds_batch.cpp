@@ -63,6 +63,10 @@ Kind job() {
                {}, {"all"});
   k.has_status = true;
   k.field_selectors = {"status.successful"};
+  k.field_value = [](const Json& o, std::string_view f) -> std::optional<std::string> {
+    if (f != "status.successful") return std::nullopt;
+    return std::to_string(get_int(o, {"status", "succeeded"}));
+  };
   k.columns = {col(
                    "Status", "string",
                    [](const Json& o) {

@@ -66,7 +66,7 @@ std::string access_modes(const Json* modes) {
 }
 
 std::string quantity_string(const Json* v) {
-  if (!v) return "";
+  if (!v) return "0";  // the zero Quantity prints as "0"
   return v->is_string() ? v->get<std::string>() : v->dump();
 }
 
@@ -301,15 +301,14 @@ Kind pod() {
       {"po"}, {"all"});
   k.columns = pod_columns();
   k.has_status = true;
-  k.field_selectors = {"spec.nodeName",
-                       "spec.restartPolicy",
-                       "spec.schedulerName",
-                       "spec.serviceAccountName",
-                       "spec.hostNetwork",
-                       "status.phase",
-                       "status.podIP",
-                       "status.podIPs",
-                       "status.nominatedNodeName"};
+  k.field_selectors = {
+      "spec.nodeName",    "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+      "spec.hostNetwork", "status.phase",       "status.podIP",       "status.nominatedNodeName"};
+  k.field_value = [](const Json& o, std::string_view f) -> std::optional<std::string> {
+    if (f != "spec.hostNetwork") return std::nullopt;
+    const Json* v = find_path(o, {"spec", "hostNetwork"});
+    return v && *v == true ? "true" : "false";
+  };
   k.defaults = [](Json& o) {
     if (!o.contains("spec") || !o["spec"].is_object()) return;
     default_pod_spec(o["spec"], true);
@@ -778,6 +777,11 @@ Kind node() {
                     {"no"});
   k.has_status = true;
   k.field_selectors = {"spec.unschedulable"};
+  k.field_value = [](const Json& o, std::string_view f) -> std::optional<std::string> {
+    if (f != "spec.unschedulable") return std::nullopt;
+    const Json* v = find_path(o, {"spec", "unschedulable"});
+    return v && *v == true ? "true" : "false";
+  };
   auto info_cell = [](const char* field) {
     return [field](const Json& o) {
       std::string v = get_string(o, {"status", "nodeInfo", field});
@@ -1030,6 +1034,10 @@ Kind event() {
                        "reportingComponent",
                        "source",
                        "type"};
+  k.field_value = [](const Json& o, std::string_view f) -> std::optional<std::string> {
+    if (f == "source") return get_string(o, {"source", "component"});
+    return std::nullopt;
+  };
   auto first_seen = [](const Json& o) {
     std::string t = get_string(o, {"firstTimestamp"});
     return since(t.empty() ? get_string(o, {"eventTime"}) : t);

@@ -253,6 +253,64 @@ TEST(KindsManifests, EveryExampleDefaultsPrunesNothingAndValidates) {
   EXPECT_EQ(kinds_seen.size(), all_kinds().size());
 }
 
+TEST(KindsManifests, KubectlGeneratedObjectsDecode) {
+  // What `kubectl create deployment x --image=busybox --dry-run=client -o yaml` sends.
+  Json d = yaml(R"(
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  creationTimestamp: null
+  labels: {app: x}
+  name: x
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: x}}
+  strategy: {}
+  template:
+    metadata:
+      creationTimestamp: null
+      labels: {app: x}
+    spec:
+      containers:
+      - image: busybox
+        name: busybox
+        resources: {}
+status: {}
+)");
+  std::vector<std::string> unknown;
+  prune(*kind_of("apps/v1", "Deployment").schema, d, &unknown);
+  EXPECT_TRUE(unknown.empty());
+  d["metadata"].erase("creationTimestamp");  // the apiserver sets it
+  d = defaulted(d);
+  EXPECT_EQ(d["spec"]["strategy"]["type"], "RollingUpdate");
+  FieldErrors errs = errors_of(d);
+  EXPECT_TRUE(errs.empty()) << describe(errs);
+}
+
+TEST(KindsFieldSelectors, ValuesThatAreNotPlainPaths) {
+  auto value = [](const Json& o, const std::string& field) {
+    const Kind& k = kind_of(o["apiVersion"].get<std::string>(), o["kind"].get<std::string>());
+    EXPECT_NE(std::find(k.field_selectors.begin(), k.field_selectors.end(), field),
+              k.field_selectors.end());
+    EXPECT_TRUE(k.field_value);
+    return k.field_value(o, field);
+  };
+  Json job = yaml("apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n");
+  EXPECT_EQ(value(job, "status.successful"), "0");
+  job["status"]["succeeded"] = 3;
+  EXPECT_EQ(value(job, "status.successful"), "3");
+  Json node = yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n}\n");
+  EXPECT_EQ(value(node, "spec.unschedulable"), "false");
+  node["spec"]["unschedulable"] = true;
+  EXPECT_EQ(value(node, "spec.unschedulable"), "true");
+  Json ev = yaml(
+      "apiVersion: v1\nkind: Event\nmetadata: {name: e}\nsource: {component: kubelet, host: n1}\n");
+  EXPECT_EQ(value(ev, "source"), "kubelet");
+  EXPECT_EQ(value(ev, "reason"), std::nullopt);
+  Json pod = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n");
+  EXPECT_EQ(value(pod, "spec.hostNetwork"), "false");
+}
+
 // ---- defaults -------------------------------------------------------------------------------
 
 TEST(KindsDefaults, Pod) {
