@@ -41,7 +41,15 @@ int x_write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
 int x_truncate(sqlite3_file* f, sqlite3_int64 n) {
   return R(f)->pMethods->xTruncate(R(f), n);
 }
+// While set, fsync blocks until released, so a test can look at the store mid-commit.
+std::atomic<testing::Gate*> g_hold_entered{nullptr};
+std::atomic<testing::Gate*> g_hold_release{nullptr};
+
 int x_sync(sqlite3_file* f, int flags) {
+  if (auto* entered = g_hold_entered.exchange(nullptr)) {
+    entered->open();
+    g_hold_release.load()->wait();
+  }
   if (g_fail_sync) {
     ++g_failed_syncs;
     return SQLITE_IOERR_FSYNC;
@@ -143,6 +151,44 @@ TEST(SqliteFault, FsyncFailureFailsTheBatchAndStopsWrites) {
   auto c = s.write_sync(create("/c"));
   ASSERT_EQ(c.err, Errc::ok);
   EXPECT_EQ(c.revision, rev + 1);
+}
+
+TEST(SqliteFault, NothingIsVisibleBeforeItsFsyncCompletes) {
+  register_faulty_vfs();
+  TempDir dir;
+  SqliteOptions opt;
+  opt.vfs = "k8c-faulty";
+  SqliteStore s(dir.db(), opt);
+  ASSERT_EQ(s.write_sync(create("/a")).err, Errc::ok);
+  std::mutex mu;
+  std::vector<int64_t> seen;
+  auto w = s.watch(
+      "/", 0,
+      [&](const std::vector<Event>& evs) {
+        std::lock_guard l(mu);
+        for (auto& e : evs) seen.push_back(e.kv.mod_revision);
+      },
+      [](Errc) {});
+  testing::Gate entered, release, acked;
+  g_hold_release = &release;
+  g_hold_entered = &entered;
+  s.write(create("/b"), [&](WriteResult r) {
+    EXPECT_EQ(r.err, Errc::ok);
+    acked.open();
+  });
+  ASSERT_TRUE(entered.wait());
+  // The commit's bytes are written but not yet synced: no reader may see them.
+  EXPECT_TRUE(s.range("/b", "").kvs.empty());
+  EXPECT_EQ(s.revision(), 1);
+  EXPECT_EQ(s.range("/", prefix_end("/"), 0, 1).kvs.size(), 1u);
+  {
+    std::lock_guard l(mu);
+    EXPECT_TRUE(seen.empty());
+  }
+  release.open();
+  ASSERT_TRUE(acked.wait());
+  EXPECT_EQ(s.range("/b", "").kvs.size(), 1u);
+  EXPECT_EQ(s.revision(), 2);
 }
 
 }  // namespace
