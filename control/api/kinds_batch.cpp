@@ -28,6 +28,10 @@ void validate_job_spec(const Json& spec, const std::string& path, FieldErrors& e
   if (pod) {
     validate_pod_spec(*pod, path + ".template.spec", errs);
     validate_restart_policy(*pod, path + ".template.spec", {"OnFailure", "Never"}, errs);
+    std::string policy = get_string(*pod, {"restartPolicy"});
+    if (find_path(spec, {"podFailurePolicy"}) && policy != "Never")
+      add_error(errs, K::invalid, path + ".template.spec.restartPolicy",
+                "only \"Never\" is supported when podFailurePolicy is specified", policy);
   }
   if (get_string(spec, {"completionMode"}) == "Indexed" && !find_path(spec, {"completions"}))
     add_error(errs, K::required, path + ".completions", "when completion mode is Indexed");

@@ -601,6 +601,14 @@ Kind config_map() {
         if (data->contains(key))
           add_error(errs, K::invalid, "binaryData[" + key + "]", "duplicate of key present in data",
                     key);
+    size_t total = 0;
+    for (const char* f : {"data", "binaryData"})
+      if (const Json* d = find_path(o, {f}); d && d->is_object())
+        for (const auto& [key, v] : d->items())
+          if (v.is_string())
+            total += key.size() + (f[0] == 'b' ? v.get<std::string>().size() * 3 / 4
+                                               : v.get<std::string>().size());
+    if (total > 1024 * 1024) add_error(errs, K::too_long, "", "must have at most 1048576 bytes");
     validate_immutable_data(o, old, {"data", "binaryData"}, errs);
   };
   return k;
@@ -1103,6 +1111,15 @@ Kind event() {
             return Json(n == 0 ? 1 : n);
           },
           1, "The number of times this event has occurred."),
+  };
+  k.validate = [](const Json& o, const Json*, FieldErrors& errs) {
+    std::string ns = get_string(o, {"metadata", "namespace"});
+    std::string involved = get_string(o, {"involvedObject", "namespace"});
+    // Old clients record events about cluster-scoped objects in "default".
+    bool ok = involved.empty() ? (ns.empty() || ns == "default") : ns == involved;
+    if (!ok)
+      add_error(errs, K::invalid, "involvedObject.namespace", "does not match event.namespace",
+                involved);
   };
   return k;
 }

@@ -200,6 +200,13 @@ Kind ingress_class() {
                    },
                    0, "A reference to a resource with additional parameters"),
                age_column()};
+  k.defaults = [](Json& o) {
+    if (!o.contains("spec") || !o["spec"].is_object()) return;
+    Json& spec = o["spec"];
+    if (spec.contains("parameters") && spec["parameters"].is_object() &&
+        !spec["parameters"].contains("scope"))
+      spec["parameters"]["scope"] = "Cluster";
+  };
   k.validate = [](const Json& o, const Json* old, FieldErrors& errs) {
     if (old && get_string(*old, {"spec", "controller"}) != get_string(o, {"spec", "controller"}))
       add_error(errs, K::invalid, "spec.controller", "field is immutable",
@@ -355,13 +362,13 @@ Kind lease() {
                    0, "The holder of the lease"),
                age_column()};
   k.validate = [](const Json& o, const Json*, FieldErrors& errs) {
-    for (const char* f : {"leaseDurationSeconds", "leaseTransitions"})
-      if (const Json* v = find_path(o, {"spec", f}); v && v->is_number() && v->get<int64_t>() < 0)
-        add_error(errs, K::invalid, std::string("spec.") + f, "must be greater than or equal to 0",
-                  *v);
-    if (const Json* v = find_path(o, {"spec", "leaseDurationSeconds"});
-        v && v->is_number() && v->get<int64_t>() == 0)
-      add_error(errs, K::invalid, "spec.leaseDurationSeconds", "must be greater than 0", *v);
+    const Json* duration = find_path(o, {"spec", "leaseDurationSeconds"});
+    if (duration && duration->is_number() && duration->get<int64_t>() <= 0)
+      add_error(errs, K::invalid, "spec.leaseDurationSeconds", "must be greater than 0", *duration);
+    const Json* transitions = find_path(o, {"spec", "leaseTransitions"});
+    if (transitions && transitions->is_number() && transitions->get<int64_t>() < 0)
+      add_error(errs, K::invalid, "spec.leaseTransitions", "must be greater than or equal to 0",
+                *transitions);
   };
   return k;
 }

@@ -651,6 +651,25 @@ TEST(KindsValidate, NamesAndKeys) {
       yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: \"not base64!\"}\n"));
   EXPECT_FALSE(errors_of(bad64).empty());
 
+  Json ev = defaulted(
+      yaml("apiVersion: v1\nkind: Event\nmetadata: {name: e}\ninvolvedObject: {kind: Pod, name: p, "
+           "namespace: other}\n"));
+  EXPECT_TRUE(find_error(errors_of(ev), "involvedObject.namespace"));
+  ev["involvedObject"]["namespace"] = "default";
+  EXPECT_TRUE(errors_of(ev).empty());
+
+  Json pfp = defaulted(yaml(R"(
+apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  podFailurePolicy: {rules: [{action: Ignore, onPodConditions: [{type: DisruptionTarget}]}]}
+  template: {spec: {restartPolicy: OnFailure, containers: [{name: j, image: busybox}]}}
+)"));
+  EXPECT_EQ(pfp["spec"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0]["status"], "True");
+  EXPECT_EQ(pfp["spec"]["podReplacementPolicy"], "Failed");
+  EXPECT_TRUE(find_error(errors_of(pfp), "spec.template.spec.restartPolicy"));
+
   Json ing = defaulted(yaml(R"(
 apiVersion: networking.k8s.io/v1
 kind: Ingress
