@@ -8,6 +8,9 @@
 // (the fsync lesson: the page cache can no longer be trusted), so the store turns fail-stop:
 // every pending and later write fails with unavailable, reads keep serving the last acknowledged
 // state, and reopening the file is the way back (reopen reads what actually reached the disk).
+//
+// Threads: one writer (commits, then runs every `done` callback of the batch in order) and one
+// thread per watch. write() on a closed store runs `done` at once, on the caller's thread.
 #pragma once
 
 #include "control/store/store.h"
