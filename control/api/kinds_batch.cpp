@@ -162,10 +162,13 @@ Kind job() {
     if (!old) return;
     const Json* suspended = find_path(*spec, {"suspend"});
     bool template_mutable = suspended && *suspended == true;
-    if (!template_mutable &&
-        o["spec"].value("template", Json()) != (*old)["spec"].value("template", Json()))
+    const Json* now_template = find_path(*spec, {"template"});
+    const Json* old_template = find_path(*old, {"spec", "template"});
+    bool same = (!now_template && !old_template) ||
+                (now_template && old_template && *now_template == *old_template);
+    if (!template_mutable && !same)
       add_error(errs, K::invalid, "spec.template", "field is immutable",
-                o["spec"].value("template", Json()));
+                now_template ? *now_template : Json());
     if (get_string(*old, {"spec", "completionMode"}) != get_string(*spec, {"completionMode"}))
       add_error(errs, K::invalid, "spec.completionMode", "field is immutable",
                 get_string(*spec, {"completionMode"}));

@@ -21,6 +21,11 @@ S kind_condition(const char* name, const char* time_field) {
       .named(name);
 }
 
+bool is_true(const Json& o, const char* key) {
+  const Json* v = find_path(o, {key});
+  return v && v->is_boolean() && v->get<bool>();
+}
+
 Json& ensure_object(Json& parent, const char* key) {
   Json& v = parent[key];
   if (!v.is_object()) v = Json::object();
@@ -137,7 +142,7 @@ PodRow pod_row(const Json& pod) {
     std::string waiting = get_string(s, {"state", "waiting", "reason"});
     if (term && get_int(*term, {"exitCode"}) == 0) continue;
     if (sidecar && find_path(s, {"started"}) && s["started"] == true) {
-      if (s.value("ready", false)) ++r.ready;
+      if (is_true(s, "ready")) ++r.ready;
       continue;
     }
     if (term)
@@ -165,7 +170,7 @@ PodRow pod_row(const Json& pod) {
         r.reason = waiting;
       else if (term)
         r.reason = exit_reason(*term, "");
-      else if (s.value("ready", false) && find_path(s, {"state", "running"})) {
+      else if (is_true(s, "ready") && find_path(s, {"state", "running"})) {
         running = true;
         ++r.ready;
       }
@@ -568,8 +573,8 @@ Kind endpoints() {
 
 void validate_immutable_data(const Json& o, const Json* old,
                              std::initializer_list<const char*> fields, FieldErrors& errs) {
-  if (!old || !old->value("immutable", false)) return;
-  if (!o.value("immutable", false))
+  if (!old || !is_true(*old, "immutable")) return;
+  if (!is_true(o, "immutable"))
     add_error(errs, K::forbidden, "immutable", "field is immutable when `immutable` is set");
   for (const char* f : fields)
     if (o.value(f, Json::object()) != old->value(f, Json::object()))
