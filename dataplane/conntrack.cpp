@@ -19,8 +19,7 @@ Conntrack::Conntrack(uint32_t capacity, const Timeouts& timeouts)
   for (uint64_t i = 0; i < slots; ++i) index_[i] = {0, kEmpty};
 }
 
-Conntrack::Hit Conntrack::lookup(const FlowKey& key, uint64_t now_ns) {
-  uint64_t h = flow_hash(key);
+Conntrack::Hit Conntrack::lookup(const FlowKey& key, uint64_t h, uint64_t now_ns) {
   uint32_t tag = static_cast<uint32_t>(h >> 32);
   for (uint32_t i = static_cast<uint32_t>(h) & mask_;; i = (i + 1) & mask_) {
     const Slot& s = index_[i];
@@ -76,11 +75,17 @@ void Conntrack::index_erase(const FlowKey& key, uint32_t ref) {
 }
 
 Flow* Conntrack::insert(const FlowKey& fwd, const FlowKey& rev, uint64_t now_ns, InsertError* err) {
-  for (const FlowKey* k : {&fwd, &rev}) {
-    Flow* old = find(*k);
-    if (old && old->expires_ns <= now_ns) erase(old);
+  Flow* a = find(fwd);
+  if (a && a->expires_ns <= now_ns) {
+    erase(a);
+    a = nullptr;
   }
-  if (contains(fwd) || contains(rev) || fwd == rev) {
+  Flow* b = find(rev);
+  if (b && b->expires_ns <= now_ns) {
+    erase(b);
+    b = nullptr;
+  }
+  if (a || b || fwd == rev) {
     if (err) *err = InsertError::kConflict;
     return nullptr;
   }

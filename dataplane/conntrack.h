@@ -95,7 +95,8 @@ class Conntrack {
     bool reply = false;  // matched the reply tuple
   };
   // Finds a live flow; an expired one is removed and not returned.
-  Hit lookup(const FlowKey& key, uint64_t now_ns);
+  Hit lookup(const FlowKey& key, uint64_t now_ns) { return lookup(key, flow_hash(key), now_ns); }
+  Hit lookup(const FlowKey& key, uint64_t hash, uint64_t now_ns);
   // Whether a key is present, expired or not (SNAT port choice must avoid both).
   bool contains(const FlowKey& key) const;
   // Inserts a flow under both tuples. The caller fills the rest of the returned Flow. An
@@ -115,8 +116,14 @@ class Conntrack {
   uint32_t capacity() const { return capacity_; }
   const Timeouts& timeouts() const { return timeouts_; }
 
-  // Prefetches the index slot a key hashes to (DPDK-loop use: the packet after next).
-  void prefetch(const FlowKey& key) const { __builtin_prefetch(&index_[flow_hash(key) & mask_]); }
+  // Two prefetch stages for a burst, as l3fwd does: first the index slot a key hashes to,
+  // then (once that line has arrived) the flow its first slot names, so that a burst's cache
+  // misses overlap instead of being paid one after another.
+  void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&index_[hash & mask_]); }
+  void prefetch_flow(uint64_t hash) const {
+    const Slot& s = index_[hash & mask_];
+    if (s.ref != kEmpty) __builtin_prefetch(&flows_[s.ref >> 1]);
+  }
 
  private:
   static constexpr uint32_t kEmpty = UINT32_MAX;

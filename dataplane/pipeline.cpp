@@ -225,8 +225,9 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
   if (p.l3 == L3::kArp) return handle_arp(pkt, p, *t, c);
   if (p.l3 != L3::kIpv4) return pass(c);
 
-  AddressKind kind = t->address_kind(p.dst);
+  // Established flows never need the address kind, so it is looked up only off that path.
   if (p.fragment || p.ip_options) {
+    AddressKind kind = t->address_kind(p.dst);
     // Katran's choice: service traffic with options or fragments is dropped (ports are
     // unreliable, options could carry addresses NAT would not rewrite). The node's own
     // traffic, SNAT replies included, goes to the kernel, which reassembles and handles options.
@@ -259,14 +260,55 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
         return Verdict::forward(t->node().tx_port);
       }
     }
+    AddressKind kind = t->address_kind(p.dst);
     if (kind == AddressKind::kNone) return pass(c);
     const ServiceTable::Frontend* fe = t->lookup(p.dst, p.dport, p.l4_proto);
     if (!fe) return kind == AddressKind::kVip ? drop(c, DropReason::kNoService) : pass(c);
     return new_flow(pkt, p, key, now, *t, *fe, c);
   }
-  if (kind != AddressKind::kVip) return pass(c);
+  if (t->address_kind(p.dst) != AddressKind::kVip) return pass(c);
   if (p.l4_proto == proto::kIcmp) return handle_icmp(pkt, p, *t, c);
   return drop(c, DropReason::kUnknownL4Protocol);
+}
+
+namespace {
+
+// The common frame shape only (untagged IPv4 without options, TCP or UDP) and no validation:
+// this feeds prefetches, and process() validates everything itself.
+inline bool peek_hash(const PacketView& pkt, uint64_t* hash) {
+  constexpr uint16_t kIp = kEthHdrLen, kL4 = kEthHdrLen + kIpv4HdrLen;
+  if (pkt.len < kL4 + 4) return false;
+  const uint8_t* d = pkt.data;
+  if (load<uint16_t>(d + 12) != hton16(proto::kEtherIpv4) || d[kIp] != 0x45) return false;
+  uint8_t pr = d[kIp + ip_off::kProto];
+  if (pr != proto::kTcp && pr != proto::kUdp) return false;
+  FlowKey k{load<uint32_t>(d + kIp + ip_off::kSrc),
+            load<uint32_t>(d + kIp + ip_off::kDst),
+            load<uint16_t>(d + kL4),
+            load<uint16_t>(d + kL4 + 2),
+            pr,
+            {0, 0, 0}};
+  *hash = flow_hash(k);
+  return true;
+}
+
+}  // namespace
+
+void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
+                   LcoreContext& ctx) {
+  constexpr uint16_t kChunk = 64;
+  uint64_t hash[kChunk];
+  bool known[kChunk];
+  for (uint16_t base = 0; base < n; base += kChunk) {
+    uint16_t m = static_cast<uint16_t>(std::min<int>(kChunk, n - base));
+    const PacketView* p = pkts + base;
+    for (uint16_t i = 0; i < m; ++i) __builtin_prefetch(p[i].data);
+    for (uint16_t i = 0; i < m; ++i)
+      if ((known[i] = peek_hash(p[i], &hash[i]))) ctx.conntrack.prefetch_slot(hash[i]);
+    for (uint16_t i = 0; i < m; ++i)
+      if (known[i]) ctx.conntrack.prefetch_flow(hash[i]);
+    for (uint16_t i = 0; i < m; ++i) out[base + i] = process(p[i], now_ns, ctx);
+  }
 }
 
 uint16_t build_gratuitous_arp(uint8_t* buf, uint16_t cap, const Mac& mac, uint32_t ip) {
