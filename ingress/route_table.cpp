@@ -220,10 +220,10 @@ class RouteTableBuilder {
       for (const Json& h : *hosts) {
         if (!h.is_string()) continue;
         std::string host = lower(h.get_ref<const std::string&>());
-        auto [it, inserted] = table_->certs_by_host_.try_emplace(host, cert);
-        if (!inserted && it->second != cert) {
+        auto [existing, inserted] = table_->certs_by_host_.try_emplace(host, cert);
+        if (!inserted && *existing != cert) {
           diag(ing, "tls: host " + host + " already has the certificate from Secret " +
-                        it->second->secret_namespace + "/" + it->second->secret_name +
+                        (*existing)->secret_namespace + "/" + (*existing)->secret_name +
                         " (older Ingress wins); Secret " + secret + " not used for it");
         }
       }
@@ -233,10 +233,10 @@ class RouteTableBuilder {
   bool host_has_certificate(const std::string& host) const {
     if (host.empty()) return false;
     const auto& certs = table_->certs_by_host_;
-    if (certs.count(host)) return true;
+    if (certs.find(host)) return true;
     if (host.starts_with("*.")) return false;
     size_t dot = host.find('.');
-    return dot != std::string::npos && certs.count("*" + host.substr(dot));
+    return dot != std::string::npos && certs.find("*" + host.substr(dot));
   }
 
   // Resolves (namespace, backend JSON) to a shared Backend; null when the backend is not a
@@ -432,9 +432,9 @@ class RouteTableBuilder {
     bool exact = pt == PathType::kExact;
     std::string key = exact ? path : prefix_key(path);
     auto& map = exact ? h.exact : h.prefix;
-    if (auto it = map.find(key); it != map.end()) {
+    if (const Route* const* existing = map.find(key)) {
       diag(ing, "host \"" + host + "\" path \"" + path + "\" (" + type +
-                    ") is already routed by Ingress " + it->second->ingress +
+                    ") is already routed by Ingress " + (*existing)->ingress +
                     ", which is older or listed first; this rule is ignored");
       return;
     }
@@ -446,12 +446,16 @@ class RouteTableBuilder {
     r.backend = backend;
     r.has_certificate = tls;
     r.ssl_redirect = options.ssl_redirect.value_or(tls);
-    map.emplace(std::move(key), &r);
+    map.try_emplace(key, &r);
   }
 
   void finish_host(HostRoutes& h) {
     if (!h.fallback) h.fallback = table_->global_default_;
-    if (h.exact.size() + h.prefix.size() > opts_.linear_path_limit) {
+    // The packed copy stores lengths and counts in 16 bits; anything larger stays in the maps.
+    bool oversized = h.exact.size() + h.prefix.size() > UINT16_MAX;
+    for (const auto& [k, r] : h.exact) oversized = oversized || k.size() > UINT16_MAX;
+    for (const auto& [k, r] : h.prefix) oversized = oversized || k.size() > UINT16_MAX;
+    if (oversized || h.exact.size() + h.prefix.size() > opts_.linear_path_limit) {
       h.use_maps = true;
       return;
     }
@@ -469,6 +473,7 @@ class RouteTableBuilder {
   void finish() {
     for (auto& [host, h] : table_->hosts_) finish_host(h);
     if (table_->any_host_) finish_host(*table_->any_host_);
+    table_->pack_hosts();
   }
 
   const Snapshot& snap_;
@@ -499,40 +504,123 @@ const Route* RouteTable::match_path(const HostRoutes& h, std::string_view path) 
     return nullptr;
   }
   // A matching Exact path is as long as the request path, so nothing can beat it.
-  if (!h.exact.empty()) {
-    if (auto it = h.exact.find(path); it != h.exact.end()) return it->second;
-  }
+  if (const Route* const* r = h.exact.find(path)) return *r;
   if (h.prefix.empty()) return nullptr;
   // Try the element boundaries of the path from the longest down to the root.
   size_t n = path.size();
   if (n > 0 && path[n - 1] == '/') --n;
   for (;;) {
-    if (auto it = h.prefix.find(path.substr(0, n)); it != h.prefix.end()) return it->second;
+    if (const Route* const* r = h.prefix.find(path.substr(0, n))) return *r;
     if (n == 0) return nullptr;
     size_t slash = path.rfind('/', n - 1);
     n = slash == std::string_view::npos ? 0 : slash;
   }
 }
 
+namespace {
+
+constexpr size_t align8(size_t n) {
+  return (n + 7) & ~size_t{7};
+}
+
+}  // namespace
+
+void RouteTable::pack_hosts() {
+  size_t slots = 8;
+  while (slots < hosts_.size() * 2) slots *= 2;
+  host_slots_.assign(hosts_.size() ? slots : 0, HostSlot{});
+  host_mask_ = host_slots_.empty() ? 0 : slots - 1;
+  size_t bytes = 0;
+  for (const auto& [key, h] : hosts_) {
+    if (key.size() > kMaxHostLength) continue;
+    bytes += sizeof(BlockHeader) + h.linear.size() * sizeof(RuleHeader) + align8(key.size());
+    for (const PathRule& r : h.linear) bytes += align8(r.key.size());
+  }
+  arena_.assign(bytes / 8, 0);
+  char* base = reinterpret_cast<char*>(arena_.data());
+  size_t at = 0;
+  for (auto& [key, h] : hosts_) {
+    if (key.size() > kMaxHostLength) continue;  // normalize_host never produces such a name
+    const size_t start = at;
+    BlockHeader header{h.use_maps ? &h : nullptr, h.fallback, static_cast<uint16_t>(key.size()),
+                       static_cast<uint16_t>(h.linear.size()), 0};
+    std::memcpy(base + at, &header, sizeof header);
+    at += sizeof header;
+    size_t key_at = at + h.linear.size() * sizeof(RuleHeader);
+    std::memcpy(base + key_at, key.data(), key.size());
+    key_at += align8(key.size());
+    for (const PathRule& r : h.linear) {
+      RuleHeader rule{r.route, static_cast<uint32_t>(key_at - start),
+                      static_cast<uint16_t>(r.key.size()), r.exact, 0};
+      std::memcpy(base + at, &rule, sizeof rule);
+      at += sizeof rule;
+      std::memcpy(base + key_at, r.key.data(), r.key.size());
+      key_at += align8(r.key.size());
+    }
+    at = key_at;
+    const uint64_t hash = std::hash<std::string_view>{}(key);
+    size_t i = hash & host_mask_;
+    while (host_slots_[i].used) i = (i + 1) & host_mask_;
+    host_slots_[i] = {hash, static_cast<uint32_t>(start), 1};
+  }
+}
+
+const char* RouteTable::find_host_block(std::string_view name) const noexcept {
+  const uint64_t hash = std::hash<std::string_view>{}(name);
+  const char* base = reinterpret_cast<const char*>(arena_.data());
+  for (size_t i = hash & host_mask_;; i = (i + 1) & host_mask_) {
+    const HostSlot& s = host_slots_[i];
+    if (!s.used) return nullptr;
+    if (s.hash != hash) continue;
+    const char* block = base + s.offset;
+    BlockHeader header;
+    std::memcpy(&header, block, sizeof header);
+    const char* key = block + sizeof header + header.rule_count * sizeof(RuleHeader);
+    if (header.key_len == name.size() && std::memcmp(key, name.data(), name.size()) == 0) {
+      return block;
+    }
+  }
+}
+
 const Route* RouteTable::match(std::string_view host, std::string_view target) const noexcept {
   std::string_view path = target.substr(0, target.find_first_of("?#"));
-  const HostRoutes* h = nullptr;
-  if (!hosts_.empty()) {
+  const char* block = nullptr;
+  if (!host_slots_.empty()) {
     HostBuffer buf;
     std::string_view name = normalize_host(host, buf);
     if (!name.empty()) {
-      auto it = hosts_.find(name);
-      if (it == hosts_.end()) {
+      block = find_host_block(name);
+      if (!block) {
         std::string_view wildcard = wildcard_candidate(name, buf);
-        if (!wildcard.empty()) it = hosts_.find(wildcard);
+        if (!wildcard.empty()) block = find_host_block(wildcard);
       }
-      if (it != hosts_.end()) h = &it->second;
     }
   }
-  if (!h) h = any_host_.get();
-  if (!h) return global_default_;
-  const Route* r = match_path(*h, path);
-  return r ? r : h->fallback;
+  if (!block) {
+    if (!any_host_) return global_default_;
+    const Route* r = match_path(*any_host_, path);
+    return r ? r : any_host_->fallback;
+  }
+  BlockHeader header;
+  std::memcpy(&header, block, sizeof header);
+  if (header.maps) {
+    const Route* r = match_path(*header.maps, path);
+    return r ? r : header.fallback;
+  }
+  // Same scan as match_path's linear branch, over the packed copy of the rules.
+  const char* rules = block + sizeof header;
+  for (uint16_t i = 0; i < header.rule_count; ++i) {
+    RuleHeader rule;
+    std::memcpy(&rule, rules + i * sizeof(RuleHeader), sizeof rule);
+    std::string_view key(block + rule.key_offset, rule.key_len);
+    if (rule.exact) {
+      if (path == key) return rule.route;
+    } else if (key.empty() ||
+               (path.starts_with(key) && (path.size() == key.size() || path[key.size()] == '/'))) {
+      return rule.route;
+    }
+  }
+  return header.fallback;
 }
 
 const Certificate* RouteTable::certificate(std::string_view sni) const noexcept {
@@ -540,12 +628,12 @@ const Certificate* RouteTable::certificate(std::string_view sni) const noexcept 
     HostBuffer buf;
     std::string_view name = normalize_host(sni, buf);
     if (!name.empty()) {
-      auto it = certs_by_host_.find(name);
-      if (it == certs_by_host_.end()) {
+      const Certificate* const* c = certs_by_host_.find(name);
+      if (!c) {
         std::string_view wildcard = wildcard_candidate(name, buf);
-        if (!wildcard.empty()) it = certs_by_host_.find(wildcard);
+        if (!wildcard.empty()) c = certs_by_host_.find(wildcard);
       }
-      if (it != certs_by_host_.end()) return it->second;
+      if (c) return *c;
     }
   }
   return default_certificate_;

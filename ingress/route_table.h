@@ -48,16 +48,17 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/json.h"
 #include "ingress/annotations.h"
+#include "ingress/flat_map.h"
 
 namespace k8c::ingress {
 
@@ -151,37 +152,57 @@ class RouteTable {
  private:
   friend class RouteTableBuilder;
 
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  template <typename V>
-  using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
   struct PathRule {
-    std::string key;  // Exact: the path; Prefix: the path without one trailing '/' ("/" -> "")
+    std::string key;  // Exact: the path; Prefix: the path without trailing slashes ("/" -> "")
     const Route* route = nullptr;
     bool exact = false;
   };
   struct HostRoutes {
     std::vector<PathRule> linear;  // precedence order; used when the host has few paths
-    StringMap<const Route*> exact;
-    StringMap<const Route*> prefix;
+    FlatStringMap<const Route*> exact;
+    FlatStringMap<const Route*> prefix;
     const Route* fallback = nullptr;  // defaultBackend for this host (already includes global)
     bool use_maps = false;
   };
 
   static const Route* match_path(const HostRoutes& h, std::string_view path) noexcept;
 
+  // The request-path copy of hosts_, packed so that a lookup touches two cache lines or so: an
+  // open-addressing slot array, and per host one contiguous block holding a header, the rule
+  // headers, the host name and the rule paths. With 10,000 hosts, the chain of pointers through
+  // a node-based layout (slot, entry, key, rule vector) cost more than everything else together.
+  struct HostSlot {
+    uint64_t hash = 0;
+    uint32_t offset = 0;  // byte offset of the host's block in arena_
+    uint32_t used = 0;
+  };
+  struct BlockHeader {
+    const HostRoutes* maps;  // non-null for hosts matched through their hash maps
+    const Route* fallback;
+    uint16_t key_len;
+    uint16_t rule_count;
+    uint32_t reserved;
+  };
+  struct RuleHeader {
+    const Route* route;
+    uint32_t key_offset;  // from the start of the block
+    uint16_t key_len;
+    uint8_t exact;
+    uint8_t reserved;
+  };
+  const char* find_host_block(std::string_view name) const noexcept;
+  void pack_hosts();
+
   std::deque<Route> routes_;
   std::deque<Backend> backends_;
   std::deque<Certificate> certificates_;
-  StringMap<HostRoutes> hosts_;  // exact and "*.suffix" hosts, lowercased
+  FlatStringMap<HostRoutes> hosts_;  // exact and "*.suffix" hosts, lowercased
   std::unique_ptr<HostRoutes> any_host_;
+  std::vector<HostSlot> host_slots_;
+  size_t host_mask_ = 0;
+  std::vector<uint64_t> arena_;  // uint64_t elements keep every block 8-byte aligned
   const Route* global_default_ = nullptr;
-  StringMap<const Certificate*> certs_by_host_;
+  FlatStringMap<const Certificate*> certs_by_host_;
   const Certificate* default_certificate_ = nullptr;
   std::vector<Diagnostic> diagnostics_;
   std::vector<std::string> served_;
