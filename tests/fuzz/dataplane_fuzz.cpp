@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -157,6 +159,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return 0;
 }
 
+std::vector<std::vector<uint8_t>> k8c_fuzz_seeds();
+
 // Seeds for drivers that want them: valid frames of every kind the pipeline handles, each
 // prefixed with a control byte asking for checksum repair.
 std::vector<std::vector<uint8_t>> k8c_fuzz_seeds() {
@@ -192,4 +196,26 @@ std::vector<std::vector<uint8_t>> k8c_fuzz_seeds() {
     seeds.push_back(std::move(s));
   }
   return seeds;
+}
+
+// libFuzzer calls this before it reads its corpus directories. Starting from nothing it takes
+// minutes to guess a frame that reaches a service address, so the first corpus directory on
+// the command line is seeded with valid frames (existing files are left alone).
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  for (int i = 1; i < *argc; ++i) {
+    const char* arg = (*argv)[i];
+    if (arg[0] == '-') continue;
+    std::error_code ec;
+    std::filesystem::create_directories(arg, ec);
+    auto seeds = k8c_fuzz_seeds();
+    for (size_t n = 0; n < seeds.size(); ++n) {
+      std::filesystem::path file = std::filesystem::path(arg) / ("seed-" + std::to_string(n));
+      if (std::filesystem::exists(file, ec)) continue;
+      std::ofstream out(file, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(seeds[n].data()),
+                static_cast<std::streamsize>(seeds[n].size()));
+    }
+    break;
+  }
+  return 0;
 }
