@@ -111,10 +111,6 @@ Column int_col(const char* name, const char* field, const char* desc) {
       0, desc);
 }
 
-void append(std::vector<Column>& cols, std::vector<Column> more) {
-  for (auto& c : more) cols.push_back(std::move(c));
-}
-
 // ---- Deployment ----------------------------------------------------------------------------
 
 Kind deployment() {
@@ -165,8 +161,8 @@ Kind deployment() {
               "this deployment."),
       age_column()};
   // Deployments print selector.String(), which is empty rather than <none>.
-  append(k.columns,
-         workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}, true, false));
+  append_columns(k.columns, workload_wide_columns({"spec", "template", "spec"},
+                                                  {"spec", "selector"}, true, false));
   k.defaults = [](Json& o) {
     if (!o.contains("spec") || !o["spec"].is_object()) return;
     Json& strategy = child(o["spec"], "strategy");
@@ -226,7 +222,8 @@ Kind replica_set() {
       int_col("Current", "replicas", "Number of actual replicas."),
       int_col("Ready", "readyReplicas", "The number of ready replicas for this replica set."),
       age_column()};
-  append(k.columns, workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}));
+  append_columns(k.columns,
+                 workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}));
   k.defaults = default_template;
   k.validate = [](const Json& o, const Json* old, FieldErrors& errs) {
     validate_template(o, old, "replicaset", errs);
@@ -286,7 +283,7 @@ Kind stateful_set() {
           "Ready", "string", [](const Json& o) { return Json(replicas_ratio(o, "readyReplicas")); },
           0, "Number of the pod with ready state"),
       age_column()};
-  append(k.columns, workload_wide_columns({"spec", "template", "spec"}, {}, false));
+  append_columns(k.columns, workload_wide_columns({"spec", "template", "spec"}, {}, false));
   k.defaults = [](Json& o) {
     if (!o.contains("spec") || !o["spec"].is_object()) return;
     Json& strategy = child(o["spec"], "updateStrategy");
@@ -379,7 +376,8 @@ Kind daemon_set() {
           },
           0, "NodeSelector is a selector which must be true for the pod to fit on a node."),
       age_column()};
-  append(k.columns, workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}));
+  append_columns(k.columns,
+                 workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}));
   k.defaults = [](Json& o) {
     if (!o.contains("spec") || !o["spec"].is_object()) return;
     Json& strategy = child(o["spec"], "updateStrategy");

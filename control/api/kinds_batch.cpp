@@ -18,10 +18,6 @@ bool has_true_condition(const Json& o, const char* type) {
   return false;
 }
 
-void append(std::vector<Column>& cols, std::vector<Column> more) {
-  for (auto& c : more) cols.push_back(std::move(c));
-}
-
 // Rules of a JobSpec at `path` ("spec" or "spec.jobTemplate.spec").
 void validate_job_spec(const Json& spec, const std::string& path, FieldErrors& errs) {
   const Json* pod = find_path(spec, {"template", "spec"});
@@ -107,7 +103,8 @@ Kind job() {
                    },
                    0, "Time required to complete the job."),
                age_column()};
-  append(k.columns, workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}));
+  append_columns(k.columns,
+                 workload_wide_columns({"spec", "template", "spec"}, {"spec", "selector"}));
   k.defaults = [](Json& o) {
     if (!o.contains("spec") || !o["spec"].is_object()) return;
     Json& spec = o["spec"];
@@ -235,8 +232,9 @@ Kind cron_job() {
                    },
                    0, "Information when was the last time the job was successfully scheduled."),
                age_column()};
-  append(k.columns, workload_wide_columns({"spec", "jobTemplate", "spec", "template", "spec"},
-                                          {"spec", "jobTemplate", "spec", "selector"}));
+  append_columns(k.columns,
+                 workload_wide_columns({"spec", "jobTemplate", "spec", "template", "spec"},
+                                       {"spec", "jobTemplate", "spec", "selector"}));
   k.defaults = [](Json& o) {
     if (Json* pod =
             const_cast<Json*>(find_path(o, {"spec", "jobTemplate", "spec", "template", "spec"})))

@@ -77,6 +77,7 @@ extern const char* const kDns1035LabelMsg;
 Column col(std::string name, std::string type, std::function<Json(const Json&)> cell,
            int priority = 0, std::string description = {});
 Column age_column();
+void append_columns(std::vector<Column>& cols, std::vector<Column> more);
 // human_age of a timestamp against now; "<unknown>" when absent (translateTimestampSince).
 std::string since(const Json& obj, std::initializer_list<std::string_view> path);
 std::string since(const std::string& rfc3339);

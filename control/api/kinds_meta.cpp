@@ -306,6 +306,10 @@ Column col(std::string name, std::string type, std::function<Json(const Json&)> 
   return c;
 }
 
+void append_columns(std::vector<Column>& cols, std::vector<Column> more) {
+  for (auto& c : more) cols.push_back(std::move(c));
+}
+
 std::string since(const std::string& rfc3339) {
   if (rfc3339.empty()) return "<unknown>";
   return human_age(rfc3339, static_cast<int64_t>(std::time(nullptr)));
