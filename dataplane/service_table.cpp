@@ -1,5 +1,6 @@
 #include "dataplane/service_table.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace k8c::dp {
@@ -115,10 +116,10 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const NodeConfig& node,
     for (uint32_t i = static_cast<uint32_t>(mix64(f.key)) & t->fe_mask_;;
          i = (i + 1) & t->fe_mask_) {
       FeSlot& slot = t->frontends_[i];
-      if (slot.key == f.key) {
-        for (const PendingFe& other : fes)
-          if (other.key == f.key && &other != &f)
-            return fail(f.what + " conflicts with " + other.what);
+      if (slot.key == f.key) {  // the first frontend with this key is the one in the slot
+        auto first = std::find_if(fes.begin(), fes.end(),
+                                  [&](const PendingFe& o) { return o.key == f.key; });
+        return fail(f.what + " conflicts with " + first->what);
       }
       if (slot.key == 0) {
         slot = {f.key, f.fe};
