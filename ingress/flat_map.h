@@ -6,8 +6,8 @@
 // hosts that find() was half of a ~800 ns lookup (perf, on a loaded machine). This map keeps one
 // contiguous slot array (stored 64-bit hash + entry index, linear probing, load factor at most
 // 1/2), so a lookup is one hash, usually one slot read and one key compare. Abseil's
-// flat_hash_map would do, but is not a dependency of the project. Entries are only added while building; references into the map are invalidated by
-// insertion, like std::vector's.
+// flat_hash_map would do, but is not a dependency of the project. Entries are only added while
+// building; references into the map are invalidated by insertion, like std::vector's.
 #pragma once
 
 #include <cstdint>
