@@ -214,6 +214,34 @@ TEST(KindsSchema, StrategicMergeMetadata) {
             (std::vector<std::string>{"port", "protocol"}));
 }
 
+// Every OpenAPI definition name stands for one shape: nodes that share a name declare the
+// same properties of the same types.
+void collect_definitions(const Schema& s, std::map<std::string, std::string>& shapes,
+                         std::set<const Schema*>& seen) {
+  if (!seen.insert(&s).second) return;
+  if (!s.name.empty()) {
+    std::string shape;
+    for (const auto& [k, v] : s.properties) shape += k + ":" + std::to_string(int(v->type)) + ",";
+    auto [it, fresh] = shapes.emplace(s.name, shape);
+    EXPECT_TRUE(fresh || it->second == shape) << s.name;
+  }
+  for (const auto& [k, v] : s.properties) collect_definitions(*v, shapes, seen);
+  if (s.items) collect_definitions(*s.items, shapes, seen);
+}
+
+TEST(KindsSchema, DefinitionNamesAreConsistent) {
+  std::map<std::string, std::string> shapes;
+  std::set<const Schema*> seen;
+  for (const auto& k : all_kinds()) {
+    EXPECT_FALSE(k.schema->name.empty()) << k.kind;
+    collect_definitions(*k.schema, shapes, seen);
+  }
+  EXPECT_TRUE(shapes.count("io.k8s.api.core.v1.PodTemplateSpec"));
+  EXPECT_TRUE(shapes.count("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
+  EXPECT_TRUE(shapes.count("io.k8s.api.core.v1.Volume"));
+  EXPECT_GT(shapes.size(), 100u);
+}
+
 // ---- the example manifests ------------------------------------------------------------------
 
 TEST(KindsManifests, EveryExampleDefaultsPrunesNothingAndValidates) {
