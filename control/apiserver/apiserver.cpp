@@ -63,6 +63,11 @@ void Call::reply(int status, std::string body) {
   responder->send(std::move(r));
 }
 
+void Call::reply_object(int status, std::string bytes) {
+  if (!view) return reply(status, std::move(bytes));
+  reply_json(status, view(Json::parse(bytes)));
+}
+
 void Call::fail(const ApiError& e) { reply(e.code, status_json(e).dump()); }
 
 // ---- ApiServer ----

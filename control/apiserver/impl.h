@@ -25,6 +25,8 @@ struct Call {
   User user;
   std::vector<std::pair<std::string, std::string>> query;
   std::vector<std::string> warnings;
+  // Subresources such as /scale answer with a view of the stored object rather than the object.
+  std::function<Json(const Json& stored)> view;
 
   std::string param(std::string_view key, std::string fallback = {}) const;
   bool has_param(std::string_view key) const;
@@ -33,6 +35,8 @@ struct Call {
   std::string key() const;  // storage key of the addressed object
 
   void reply(int status, std::string body);
+  // Replies with a stored object's bytes (or its view, when the call has one).
+  void reply_object(int status, std::string bytes);
   void reply_json(int status, const Json& body) { reply(status, body.dump()); }
   void fail(const ApiError& e);
 };

@@ -340,6 +340,7 @@ void ApiServer::Impl::create(const CallPtr& c) {
     meta["name"] = gen + random_suffix();
   }
   std::string name = meta["name"].get<std::string>();
+  c->info.name = name;  // POST addresses the collection; from here on the call is about `name`
   if (k.namespaced) {
     const api::Kind* ns_kind = api::find_by_kind("", "v1", "Namespace");
     int64_t rev = 0;
@@ -387,7 +388,6 @@ void ApiServer::Impl::create(const CallPtr& c) {
 
 void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old, int64_t expect,
                                     std::function<void()> retry, int success_code) {
-  const api::Kind& k = *c->kind;
   std::string name = c->info.name;
   // Nothing changed: Kubernetes answers with the stored object and writes nothing.
   Json old_cmp = old, new_cmp = obj;
@@ -395,12 +395,12 @@ void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old,
   new_cmp["metadata"].erase("resourceVersion");
   if (old_cmp == new_cmp) {
     obj["metadata"]["resourceVersion"] = std::to_string(expect);
-    return c->reply_json(200, obj);
+    return c->reply_object(200, obj.dump());
   }
   // An object marked for deletion whose last finalizer is gone is deleted now.
   const Json* fin = find_path(obj, {"metadata", "finalizers"});
   bool finalized = find_path(obj, {"metadata", "deletionTimestamp"}) && (!fin || fin->empty());
-  if (c->dry_run()) return c->reply_json(success_code, obj);
+  if (c->dry_run()) return c->reply_object(success_code, obj.dump());
   auto value = std::make_shared<std::string>(encode_for_store(obj));
   store::Write w{finalized ? store::Write::Op::remove : store::Write::Op::update, c->key(), *value, expect};
   store.write(std::move(w), [c, value, retry, name, success_code](store::WriteResult r) {
@@ -413,9 +413,8 @@ void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old,
     if (r.err == store::Errc::not_found) return c->fail(not_found(k.group, k.plural, name));
     if (r.err != store::Errc::ok)
       return c->fail(unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
-    c->reply(success_code, with_resource_version(*value, r.revision));
+    c->reply_object(success_code, with_resource_version(*value, r.revision));
   });
-  (void)k;
 }
 
 void ApiServer::Impl::guaranteed_update(const CallPtr& c, Mutation mutate, int attempts,
@@ -525,10 +524,11 @@ void ApiServer::Impl::scale(const CallPtr& c) {
                 {"spec", {{"replicas", spec_replicas}}},
                 {"status", {{"replicas", status_replicas ? *status_replicas : Json(0)}, {"selector", selector}}}};
   };
+  c->view = to_scale;
   if (c->info.verb == "get") {
     auto obj = current_object(c->key(), nullptr);
     if (!obj) return c->fail(not_found(k.group, k.plural, c->info.name));
-    return c->reply_json(200, to_scale(*obj));
+    return c->reply_object(200, obj->dump());
   }
   std::string type = media_type(c->request);
   std::string why;
@@ -537,7 +537,6 @@ void ApiServer::Impl::scale(const CallPtr& c) {
   auto payload = std::make_shared<Json>(std::move(*body));
   bool is_patch = c->info.verb == "patch";
   // The scale is a view: apply the change to the Scale, then carry spec.replicas over.
-  auto respond_scale = std::make_shared<bool>(true);
   guaranteed_update(
       c,
       [payload, is_patch, type, to_scale](const Json* current, ApiError& err) -> std::optional<Json> {

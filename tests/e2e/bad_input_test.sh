@@ -34,7 +34,7 @@ pod_no_image='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"noimage"},"spe
 expect_eq "container without image" "422 Invalid" "$(status_of POST "$PODS" "$pod_no_image")"
 expect_contains "the cause names the field" "spec.containers[0].image" kcurl -X POST -H 'Content-Type: application/json' "$PODS" -d "$pod_no_image"
 expect_eq "name that is not DNS-1123" "422 Invalid" "$(status_of POST "$CM" '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}')"
-expect_contains "kubectl shows the invalid name" "Invalid value" K create configmap Bad_Name
+expect_contains "kubectl shows the invalid name" "Invalid value" kc_create Bad_Name a=b
 alive "invalid objects"
 
 head -c $((3 * 1024 * 1024 + 100)) /dev/zero | tr '\0' 'a' >"$WORK/big"
@@ -65,7 +65,7 @@ alive "a slow client is connected"
 wait "$slow_pid" || true
 expect_contains "slow client is disconnected by the header deadline" "closed after" cat "$WORK/slow.out"
 
-K create configmap stale --from-literal=a=1 >/dev/null
+kc_create stale a=1 >/dev/null
 old=$(kcurl "$CM/stale")
 K patch configmap stale -p '{"data":{"a":"2"}}' >/dev/null
 expect_eq "stale update" "409 Conflict" "$(status_of PUT "$CM/stale" "$old")"

@@ -6,10 +6,10 @@ start_server
 K() { timeout 60 kubectl "$@"; }
 
 for i in $(seq 1 20); do
-  K create configmap "keep-$i" --from-literal=i="$i" >/dev/null
+  kc_create "keep-$i" i="$i" >/dev/null
 done
-K create namespace durable >/dev/null
-K -n durable create secret generic creds --from-literal=password=s3cret >/dev/null
+printf "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: durable\n" | K apply -f - >/dev/null
+printf "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: durable\nstringData:\n  password: s3cret\n" | K apply -f - >/dev/null
 snapshot() {
   K get configmaps,secrets -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.resourceVersion}/{.metadata.uid}{"\n"}{end}' | sort
 }
@@ -45,6 +45,6 @@ present=$(K get configmaps -o name | sed 's|configmap/||' | sort -u)
 missing=$(comm -23 <(echo "$acked") <(echo "$present"))
 expect_eq "every acknowledged write is present after SIGKILL" "" "$missing"
 expect_eq "earlier objects still present after SIGKILL" "$before" "$(snapshot | grep -v '/ack-')"
-check "server keeps serving writes after recovery" K create configmap after-crash --from-literal=a=b
+check "server keeps serving writes after recovery" kc_create after-crash a=b
 
 finish

@@ -97,7 +97,7 @@ expect_eq "dry run left the value" "blue" "$(K get deployment web -o jsonpath='{
 kubectl get configmaps -w >"$WORK/watch.out" 2>&1 &
 BACKGROUND_PIDS+=($!)
 sleep 1
-check "create while watching" K create configmap watched --from-literal=a=b
+check "create while watching" kc_create watched a=b
 if wait_until 20 grep -q "^watched " "$WORK/watch.out"; then pass "get -w saw the new object"; else fail "get -w saw the new object"; cat "$WORK/watch.out"; fi
 
 # -- wait --for=delete, delete by name and with -l --
