@@ -121,7 +121,9 @@ class WorkQueue {
       if (by_time_.empty()) {
         cv_.wait(lock);
       } else {
-        cv_.wait_until(lock, by_time_.begin()->first);
+        // A copy: the set entry may be erased by another thread while this one sleeps.
+        const Clock::time_point due = by_time_.begin()->first;
+        cv_.wait_until(lock, due);
       }
     }
     Key key = std::move(queue_.front());
