@@ -15,7 +15,7 @@ cleanup() {
   for p in "${BACKGROUND_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -26,7 +26,7 @@ start_server() {
   "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:${SERVER_PORT:-0} "$@" \
     >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     if grep -q "listening on" "$WORK/server.out" 2>/dev/null; then break; fi
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       echo "k8c server exited:"; cat "$WORK/server.err"; return 1
@@ -36,7 +36,11 @@ start_server() {
   SERVER_URL=$(sed -n 's/^k8c server listening on \(https:[^ ]*\).*/\1/p' "$WORK/server.out")
   SERVER_PORT=${SERVER_URL##*:}
   export KUBECONFIG="$WORK/data/admin.kubeconfig"
-  [ -n "$SERVER_URL" ] || { echo "server did not report its address"; cat "$WORK/server.err"; return 1; }
+  if [ -z "$SERVER_URL" ]; then
+    echo "k8c server did not report its address within 60s"; cat "$WORK/server.err"
+    command -v gdb >/dev/null && gdb -p "$SERVER_PID" -batch -ex "thread apply all bt" 2>/dev/null | grep -E '^#|^Thread' | head -80
+    return 1
+  fi
 }
 
 stop_server() {
