@@ -264,7 +264,15 @@ bool ApiServer::Impl::serve_non_resource(const CallPtr& c) {
     return true;
   }
   if (p == "/openapi/v2") {
-    c->reply_json(200, api::openapi_v2());
+    // The v2 document exists in JSON only; a client that accepts nothing else is told so
+    // rather than handed bytes it cannot parse.
+    const std::string* accept = c->request.header("Accept");
+    if (accept && accept->find("json") == std::string::npos && accept->find("*/*") == std::string::npos) {
+      c->fail(ApiError{406, "NotAcceptable",
+                       "only the following media types are accepted: application/json", nullptr});
+      return true;
+    }
+    c->responder->send({200, {{"Content-Type", "application/json"}}, api::openapi_v2_json()});
     return true;
   }
   if (p == "/openapi/v3" || p == "/openapi/v3/") {
