@@ -2,6 +2,7 @@
 // PersistentVolume, Pod, Secret, ServiceAccount, Service.
 #include "control/api/kinds_internal.h"
 #include "control/api/object.h"
+#include "common/base64.h"
 
 #include <map>
 #include <set>
@@ -32,26 +33,6 @@ Json& ensure_object(Json& parent, const char* key) {
   return v;
 }
 
-std::string base64_encode(const std::string& in) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s : {18, 12, 6, 0}) out += tbl[(n >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    for (int s : {18, 12, 6}) out += tbl[(n >> s) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 std::string access_modes(const Json* modes) {
   // GetAccessModesAsString: a fixed order, each mode once.

@@ -710,9 +710,13 @@ std::optional<FieldSelector> FieldSelector::parse(std::string_view text, std::st
   return sel;
 }
 
-bool FieldSelector::matches(const Json& obj) const {
+bool FieldSelector::matches(const Json& obj) const { return matches(obj, nullptr); }
+
+bool FieldSelector::matches(const Json& obj, const Resolver& resolve) const {
   return std::all_of(terms_.begin(), terms_.end(), [&](const Term& t) {
-    return (field_value(obj, t.field) == t.value) == t.equals;
+    std::optional<std::string> v;
+    if (resolve) v = resolve(obj, t.field);
+    return ((v ? *v : field_value(obj, t.field)) == t.value) == t.equals;
   });
 }
 

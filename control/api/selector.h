@@ -4,6 +4,7 @@
 
 #include "common/json.h"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ class FieldSelector {
   // Matches against the object, resolving each field as a dotted path; an absent field
   // compares as "".
   bool matches(const Json& obj) const;
+  // As above, asking `resolve` first for fields that are not plain paths (Kind::field_value).
+  using Resolver = std::function<std::optional<std::string>(const Json&, std::string_view)>;
+  bool matches(const Json& obj, const Resolver& resolve) const;
   const std::vector<Term>& terms() const { return terms_; }
   bool empty() const { return terms_.empty(); }
 

@@ -70,6 +70,45 @@ void Call::reply_object(int status, std::string bytes) {
 
 void Call::fail(const ApiError& e) { reply(e.code, status_json(e).dump()); }
 
+// ---- Filter ----
+
+std::optional<Filter> Filter::from(const Call& c, ApiError& err) {
+  Filter f;
+  f.resolve = c.kind->field_value;
+  std::string why;
+  if (auto ls = c.param("labelSelector"); !ls.empty()) {
+    f.labels = api::LabelSelector::parse(ls, &why);
+    if (!f.labels) {
+      err = bad_request("unable to parse requirement: " + why);
+      return std::nullopt;
+    }
+  }
+  if (auto fs = c.param("fieldSelector"); !fs.empty()) {
+    f.fields = api::FieldSelector::parse(fs, &why);
+    if (!f.fields) {
+      err = bad_request(why);
+      return std::nullopt;
+    }
+    for (const auto& t : f.fields->terms()) {
+      bool ok = t.field == "metadata.name" || t.field == "metadata.namespace";
+      for (const auto& s : c.kind->field_selectors) ok |= s == t.field;
+      if (!ok) {
+        err = bad_request("field label not supported: " + t.field);
+        return std::nullopt;
+      }
+    }
+  }
+  return f;
+}
+
+bool Filter::matches(const Json& obj) const {
+  if (labels && !labels->empty()) {
+    const Json* l = find_path(obj, {"metadata", "labels"});
+    if (!labels->matches(l ? *l : Json())) return false;
+  }
+  return !fields || fields->matches(obj, resolve);
+}
+
 // ---- ApiServer ----
 
 ApiServer::Impl::Impl(store::Store& s, Options o)

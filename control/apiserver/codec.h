@@ -40,7 +40,5 @@ std::string list_body(std::string_view api_version, std::string_view list_kind,
 std::string encode_continue(int64_t revision, std::string_view last_key);
 bool decode_continue(std::string_view token, int64_t* revision, std::string* last_key);
 
-std::string base64_encode(std::string_view in);
-std::optional<std::string> base64_decode(std::string_view in);
 
 }  // namespace k8c::apiserver

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "control/api/kinds.h"
+#include "control/api/selector.h"
 #include "control/apiserver/apiserver.h"
 #include "control/apiserver/request_info.h"
 #include "control/apiserver/status.h"
@@ -15,6 +16,19 @@
 namespace k8c::apiserver {
 
 struct WatchStream;
+struct Call;
+
+// ?labelSelector= and ?fieldSelector= of a list, watch or deletecollection. Matching needs the
+// parsed object; the common unfiltered path never parses.
+struct Filter {
+  std::optional<api::LabelSelector> labels;
+  std::optional<api::FieldSelector> fields;
+  api::FieldSelector::Resolver resolve;  // the kind's non-path field selectors
+
+  static std::optional<Filter> from(const Call& c, ApiError& err);
+  bool active() const { return (labels && !labels->empty()) || (fields && !fields->empty()); }
+  bool matches(const Json& obj) const;
+};
 
 // One request in flight, carried through the asynchronous write path.
 struct Call {

@@ -114,49 +114,6 @@ int64_t parse_rv(const std::string& s) {
   }
 }
 
-// Matching against selectors needs the parsed object; the common unfiltered path never parses.
-struct Filter {
-  std::optional<api::LabelSelector> labels;
-  std::optional<api::FieldSelector> fields;
-  bool active() const { return (labels && !labels->empty()) || (fields && !fields->empty()); }
-  bool matches(const Json& obj) const {
-    if (labels && !labels->empty()) {
-      const Json* l = find_path(obj, {"metadata", "labels"});
-      if (!labels->matches(l ? *l : Json())) return false;
-    }
-    return !fields || fields->matches(obj);
-  }
-};
-
-std::optional<Filter> make_filter(const CallPtr& c, ApiError& err) {
-  Filter f;
-  std::string why;
-  if (auto ls = c->param("labelSelector"); !ls.empty()) {
-    f.labels = api::LabelSelector::parse(ls, &why);
-    if (!f.labels) {
-      err = bad_request("unable to parse requirement: " + why);
-      return std::nullopt;
-    }
-  }
-  if (auto fs = c->param("fieldSelector"); !fs.empty()) {
-    f.fields = api::FieldSelector::parse(fs, &why);
-    if (!f.fields) {
-      err = bad_request(why);
-      return std::nullopt;
-    }
-    for (const auto& t : f.fields->terms()) {
-      bool ok = t.field == "metadata.name" || t.field == "metadata.namespace";
-      for (const auto& s : c->kind->field_selectors) ok |= s == t.field;
-      if (!ok) {
-        err = bad_request("\"" + t.field + "\" is not a known field selector: only \"metadata.name\", "
-                          "\"metadata.namespace\"");
-        return std::nullopt;
-      }
-    }
-  }
-  return f;
-}
-
 }  // namespace
 
 std::optional<Json> ApiServer::Impl::current_object(const std::string& key, int64_t* mod_revision) {
@@ -220,7 +177,7 @@ void ApiServer::Impl::get(const CallPtr& c) {
 
 void ApiServer::Impl::list(const CallPtr& c) {
   ApiError err;
-  auto filter = make_filter(c, err);
+  auto filter = Filter::from(*c, err);
   if (!filter) return c->fail(err);
   int64_t limit = 0;
   if (auto l = c->param("limit"); !l.empty()) {
@@ -655,7 +612,7 @@ void ApiServer::Impl::remove(const CallPtr& c) {
 
 void ApiServer::Impl::remove_collection(const CallPtr& c) {
   ApiError err;
-  auto filter = make_filter(c, err);
+  auto filter = Filter::from(*c, err);
   if (!filter) return c->fail(err);
   const api::Kind& k = *c->kind;
   cache.wait_for(store.revision(), kReadYourWritesTimeout);

@@ -34,8 +34,7 @@ const store::Bytes& envelope_close() {
 
 struct WatchStream {
   CallPtr call;
-  std::optional<api::LabelSelector> labels;
-  std::optional<api::FieldSelector> fields;
+  Filter filter;
   bool table = false;
   bool bookmarks = false;
   std::chrono::steady_clock::time_point deadline;
@@ -45,15 +44,7 @@ struct WatchStream {
   bool ended = false;
   std::unique_ptr<store::CacheWatch> handle;
 
-  bool filtered() const { return (labels && !labels->empty()) || (fields && !fields->empty()) || table; }
-
-  bool matches(const Json& obj) const {
-    if (labels && !labels->empty()) {
-      const Json* l = find_path(obj, {"metadata", "labels"});
-      if (!labels->matches(l ? *l : Json())) return false;
-    }
-    return !fields || fields->matches(obj);
-  }
+  bool filtered() const { return filter.active() || table; }
 
   // Caller holds mu.
   void send(const char* type, const store::Bytes& bytes) {
@@ -65,7 +56,7 @@ struct WatchStream {
       w->write_chunk(envelope_close());
     } else {
       Json obj = Json::parse(*bytes);
-      if (!matches(obj)) return;
+      if (!filter.matches(obj)) return;
       Json ev = {{"type", type}};
       if (table)
         ev["object"] = api::to_table(*call->kind, {&obj}, call->param("includeObject", "Metadata"),
@@ -100,15 +91,10 @@ struct WatchStream {
 void ApiServer::Impl::watch(const CallPtr& c) {
   auto ws = std::make_shared<WatchStream>();
   ws->call = c;
-  std::string why;
-  if (auto ls = c->param("labelSelector"); !ls.empty()) {
-    ws->labels = api::LabelSelector::parse(ls, &why);
-    if (!ws->labels) return c->fail(bad_request("unable to parse requirement: " + why));
-  }
-  if (auto fs = c->param("fieldSelector"); !fs.empty()) {
-    ws->fields = api::FieldSelector::parse(fs, &why);
-    if (!ws->fields) return c->fail(bad_request(why));
-  }
+  ApiError err;
+  auto filter = Filter::from(*c, err);
+  if (!filter) return c->fail(err);
+  ws->filter = std::move(*filter);
   ws->table = c->wants_table();
   ws->bookmarks = c->param("allowWatchBookmarks") == "true";
   int64_t timeout = 1800;

@@ -91,9 +91,5 @@ std::string render_kubeconfig(const KubeconfigSpec& spec);
 // Returns false and sets `error` on failure.
 bool write_kubeconfig(const std::string& path, const KubeconfigSpec& spec, std::string* error);
 
-// Standard base64 (RFC 4648, padded), as kubeconfig *-data fields and Secret data use it.
-std::string base64_encode(std::string_view data);
-// Accepts padded or unpadded input and ignores whitespace; nullopt on invalid input.
-std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace k8c::client
