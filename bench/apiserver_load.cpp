@@ -31,7 +31,8 @@ using k8c::Json;
 namespace {
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
 }
 
 long rss_kib(pid_t pid) {
@@ -98,26 +99,27 @@ k8c::http::ClientOptions client_options(const Server& s) {
 
 const std::vector<k8c::http::Header> kJson = {{"Content-Type", "application/json"}};
 
-std::string pod_body(const std::string& name) {
-  Json pod = {{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata", {{"name", name}, {"labels", {{"app", "bench"}, {"tier", "load"}}}}},
-              {"spec",
-               {{"containers",
-                 {{{"name", "app"},
-                   {"image", "busybox:1.36"},
-                   {"command", {"sleep", "3600"}},
-                   {"ports", {{{"containerPort", 8080}}}},
-                   {"env", {{{"name", "MODE"}, {"value", "bench"}}}},
-                   {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}}}}}}};
-  return pod.dump();
+std::string pod_body(const std::string& name){
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"labels", {{"app", "bench"}, {"tier", "load"}}}}},
+                {"spec",
+                 {{"containers",
+                   {{{"name", "app"},
+                     {"image", "busybox:1.36"},
+                     {"command", {"sleep", "3600"}},
+                     {"ports", {{{"containerPort", 8080}}}},
+                     {"env", {{{"name", "MODE"}, {"value", "bench"}}}},
+                     {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}}}}}}};
+return pod.dump();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: apiserver_load K8C_BINARY [--pods N] [--clients C] [--watchers W] [--events E]\n";
+    std::cerr << "usage: apiserver_load K8C_BINARY [--pods N] [--clients C] [--watchers W] "
+                 "[--events E]\n";
     return 2;
   }
   std::string binary = argv[1];
@@ -125,10 +127,14 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string f = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (f == "--pods") pods = v;
-    else if (f == "--clients") clients = v;
-    else if (f == "--watchers") watchers = v;
-    else if (f == "--events") events = v;
+    if (f == "--pods")
+      pods = v;
+    else if (f == "--clients")
+      clients = v;
+    else if (f == "--watchers")
+      watchers = v;
+    else if (f == "--events")
+      events = v;
     else {
       std::cerr << "unknown flag " << f << "\n";
       return 2;
@@ -154,7 +160,8 @@ int main(int argc, char** argv) {
   // ---- creates ----
   {
     k8c::http::Client c(opts);
-    c.request("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})", kJson);
+    c.request("POST", "/api/v1/namespaces",
+              R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})", kJson);
   }
   std::vector<std::vector<double>> lat(clients);
   std::atomic<int> next{0}, errors{0};
@@ -165,7 +172,8 @@ int main(int argc, char** argv) {
       k8c::http::Client c(opts);
       for (int i; (i = next++) < pods;) {
         auto s = Clock::now();
-        auto r = c.request("POST", "/api/v1/namespaces/bench/pods", pod_body("pod-" + std::to_string(i)), kJson);
+        auto r = c.request("POST", "/api/v1/namespaces/bench/pods",
+                           pod_body("pod-" + std::to_string(i)), kJson);
         lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
         if (r.status != 201) ++errors;
       }
@@ -190,7 +198,9 @@ int main(int argc, char** argv) {
       auto s = Clock::now();
       std::string cont;
       do {
-        auto r = c.request("GET", "/api/v1/namespaces/bench/pods?limit=500" + (cont.empty() ? "" : "&continue=" + k8c::http::url_encode(cont)));
+        auto r =
+            c.request("GET", "/api/v1/namespaces/bench/pods?limit=500" +
+                                 (cont.empty() ? "" : "&continue=" + k8c::http::url_encode(cont)));
         cont = Json::parse(r.body)["metadata"].value("continue", "");
       } while (!cont.empty());
       list_paged.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
@@ -201,7 +211,8 @@ int main(int argc, char** argv) {
   std::string rv;
   {
     k8c::http::Client c(opts);
-    rv = Json::parse(c.request("GET", "/api/v1/namespaces/bench/configmaps").body)["metadata"]["resourceVersion"];
+    rv = Json::parse(c.request("GET", "/api/v1/namespaces/bench/configmaps")
+                         .body)["metadata"]["resourceVersion"];
   }
   std::mutex delays_mu;
   std::vector<double> delays;
@@ -216,23 +227,24 @@ int main(int argc, char** argv) {
       std::vector<double> mine;
       bool announced = false;
       try {
-        wclients[w]->stream("GET", "/api/v1/namespaces/bench/configmaps?watch=true&resourceVersion=" + rv, {},
-                            [&](std::string_view data) {
-                              if (!announced) {
-                                announced = true;
-                              }
-                              buf.append(data);
-                              size_t nl;
-                              while ((nl = buf.find('\n')) != std::string::npos) {
-                                Json ev = Json::parse(buf.substr(0, nl), nullptr, false);
-                                buf.erase(0, nl + 1);
-                                if (!ev.is_object() || ev["type"] != "ADDED") continue;
-                                int64_t sent = std::stoll(ev["object"]["data"]["sent"].get<std::string>());
-                                mine.push_back((now_ns() - sent) / 1e6);
-                                if (++seen == events) return false;
-                              }
-                              return true;
-                            });
+        wclients[w]->stream(
+            "GET", "/api/v1/namespaces/bench/configmaps?watch=true&resourceVersion=" + rv, {},
+            [&](std::string_view data) {
+              if (!announced) {
+                announced = true;
+              }
+              buf.append(data);
+              size_t nl;
+              while ((nl = buf.find('\n')) != std::string::npos) {
+                Json ev = Json::parse(buf.substr(0, nl), nullptr, false);
+                buf.erase(0, nl + 1);
+                if (!ev.is_object() || ev["type"] != "ADDED") continue;
+                int64_t sent = std::stoll(ev["object"]["data"]["sent"].get<std::string>());
+                mine.push_back((now_ns() - sent) / 1e6);
+                if (++seen == events) return false;
+              }
+              return true;
+            });
       } catch (const std::exception&) {
       }
       std::lock_guard l(delays_mu);
@@ -259,17 +271,24 @@ int main(int argc, char** argv) {
   waitpid(server.pid, nullptr, 0);
   fs::remove_all(server.dir);
 
-  std::printf("\nk8c API server, %d pods, %d parallel clients (TLS, JSON), one run on %u cores\n\n", pods,
-              clients, std::thread::hardware_concurrency());
+  std::printf("\nk8c API server, %d pods, %d parallel clients (TLS, JSON), one run on %u cores\n\n",
+              pods, clients, std::thread::hardware_concurrency());
   std::printf("| figure | k8c | reference (not run here) |\n|---|---|---|\n");
-  std::printf("| creates/s | %.0f (errors %d) | target >= 10000 |\n", all.size() / secs, errors.load());
+  std::printf("| creates/s | %.0f (errors %d) | target >= 10000 |\n", all.size() / secs,
+              errors.load());
   std::printf("| create latency p50 / p99 | %.2f ms / %.2f ms | target p99 < 50 ms |\n",
               percentile(all, 0.5), percentile(all, 0.99));
   std::printf("| list %zu pods (full) p50 | %.1f ms | |\n", listed, percentile(list_full, 0.5));
-  std::printf("| list %zu pods (limit=500 pages) p50 | %.1f ms | |\n", listed, percentile(list_paged, 0.5));
-  std::printf("| watch delivery, %d watchers x %d events: p50 / p99 / max | %.2f / %.2f / %.2f ms (%zu deliveries) | |\n",
-              watchers, events, percentile(delays, 0.5), percentile(delays, 0.99), percentile(delays, 1.0), delays.size());
-  std::printf("| RSS idle | %.1f MiB | kube-apiserver: hundreds of MiB; k3s server: ~500 MiB |\n", rss_idle / 1024.0);
-  std::printf("| RSS peak under load / after | %.1f / %.1f MiB | |\n", rss_peak.load() / 1024.0, rss_after / 1024.0);
+  std::printf("| list %zu pods (limit=500 pages) p50 | %.1f ms | |\n", listed,
+              percentile(list_paged, 0.5));
+  std::printf(
+      "| watch delivery, %d watchers x %d events: p50 / p99 / max | %.2f / %.2f / %.2f ms (%zu "
+      "deliveries) | |\n",
+      watchers, events, percentile(delays, 0.5), percentile(delays, 0.99), percentile(delays, 1.0),
+      delays.size());
+  std::printf("| RSS idle | %.1f MiB | kube-apiserver: hundreds of MiB; k3s server: ~500 MiB |\n",
+              rss_idle / 1024.0);
+  std::printf("| RSS peak under load / after | %.1f / %.1f MiB | |\n", rss_peak.load() / 1024.0,
+              rss_after / 1024.0);
   return errors.load() == 0 && delays.size() == static_cast<size_t>(watchers) * events ? 0 : 1;
 }

@@ -23,6 +23,8 @@ Json openapi_v3(std::string_view group, std::string_view version);  // null if u
 // The same documents, generated and serialized once, for the HTTP handlers: the hash in the v3
 // index's serverRelativeURL is of exactly these bytes.
 const std::string& openapi_v2_json();
+// The same document as gnostic's openapi.v2.Document protobuf, as kubectl requests it.
+const std::string& openapi_v2_protobuf();
 const std::string* openapi_v3_json(std::string_view group, std::string_view version);  // nullptr if unknown
 
 }  // namespace k8c::api

@@ -55,7 +55,9 @@ bool Call::wants_table() const {
   return accept && accept->find("as=Table") != std::string::npos;
 }
 
-std::string Call::key() const { return object_key(*kind, info.namespace_, info.name); }
+std::string Call::key() const {
+  return object_key(*kind, info.namespace_, info.name);
+}
 
 void Call::reply(int status, std::string body) {
   http::Response r{status, {{"Content-Type", "application/json"}}, std::move(body)};
@@ -68,7 +70,9 @@ void Call::reply_object(int status, std::string bytes) {
   reply_json(status, view(Json::parse(bytes)));
 }
 
-void Call::fail(const ApiError& e) { reply(e.code, status_json(e).dump()); }
+void Call::fail(const ApiError& e) {
+  reply(e.code, status_json(e).dump());
+}
 
 // ---- Filter ----
 
@@ -189,8 +193,8 @@ void ApiServer::handle(http::Request& request, std::shared_ptr<http::Responder> 
     }
     if (!c->info.is_resource_request) {
       if (!impl_->serve_non_resource(c))
-        c->fail(ApiError{404, "NotFound", "the server could not find the requested resource",
-                         nullptr});
+        c->fail(
+            ApiError{404, "NotFound", "the server could not find the requested resource", nullptr});
       return;
     }
     impl_->dispatch_resource(c);
@@ -240,8 +244,11 @@ Json resource_list(const std::string& group, const std::string& version) {
                                  "list",   "patch",  "update",           "watch"};
   for (const auto& k : api::all_kinds()) {
     if (k.group != group || k.version != version) continue;
-    Json r = {{"name", k.plural},   {"singularName", k.singular}, {"namespaced", k.namespaced},
-              {"kind", k.kind},     {"verbs", all_verbs}};
+    Json r = {{"name", k.plural},
+              {"singularName", k.singular},
+              {"namespaced", k.namespaced},
+              {"kind", k.kind},
+              {"verbs", all_verbs}};
     if (!k.short_names.empty()) r["shortNames"] = k.short_names;
     if (!k.categories.empty()) r["categories"] = k.categories;
     resources.push_back(r);
@@ -288,10 +295,11 @@ bool ApiServer::Impl::serve_non_resource(const CallPtr& c) {
     return true;
   }
   if (p == "/api" || p == "/api/") {
-    c->reply_json(200, {{"kind", "APIVersions"},
-                        {"versions", {"v1"}},
-                        {"serverAddressByClientCIDRs",
-                         {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", options.advertise_address}}}}});
+    c->reply_json(
+        200, {{"kind", "APIVersions"},
+              {"versions", {"v1"}},
+              {"serverAddressByClientCIDRs",
+               {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", options.advertise_address}}}}});
     return true;
   }
   if (p == "/apis" || p == "/apis/") {
@@ -303,15 +311,15 @@ bool ApiServer::Impl::serve_non_resource(const CallPtr& c) {
     return true;
   }
   if (p == "/openapi/v2") {
-    // The v2 document exists in JSON only; a client that accepts nothing else is told so
-    // rather than handed bytes it cannot parse.
+    // kubectl asks for protobuf first; other clients get JSON.
     const std::string* accept = c->request.header("Accept");
-    if (accept && accept->find("json") == std::string::npos && accept->find("*/*") == std::string::npos) {
-      c->fail(ApiError{406, "NotAcceptable",
-                       "only the following media types are accepted: application/json", nullptr});
-      return true;
-    }
-    c->responder->send({200, {{"Content-Type", "application/json"}}, api::openapi_v2_json()});
+    if (accept && accept->find("protobuf") != std::string::npos)
+      c->responder->send(
+          {200,
+           {{"Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"}},
+           api::openapi_v2_protobuf()});
+    else
+      c->responder->send({200, {{"Content-Type", "application/json"}}, api::openapi_v2_json()});
     return true;
   }
   if (p == "/openapi/v3" || p == "/openapi/v3/") {
@@ -376,9 +384,12 @@ std::map<std::string, User> load_token_file(const std::string& path) {
     std::string cur;
     bool quoted = false;
     for (char ch : line) {
-      if (ch == '"') quoted = !quoted;
-      else if (ch == ',' && !quoted) f.push_back(std::exchange(cur, {}));
-      else cur += ch;
+      if (ch == '"')
+        quoted = !quoted;
+      else if (ch == ',' && !quoted)
+        f.push_back(std::exchange(cur, {}));
+      else
+        cur += ch;
     }
     f.push_back(cur);
     if (f.size() < 3 || f[0].empty() || f[1].empty())

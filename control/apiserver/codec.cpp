@@ -41,8 +41,10 @@ namespace {
 // Skips one JSON string starting at s[i] == '"'; returns the index after the closing quote.
 size_t skip_string(std::string_view s, size_t i) {
   for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') ++i;
-    else if (s[i] == '"') return i + 1;
+    if (s[i] == '\\')
+      ++i;
+    else if (s[i] == '"')
+      return i + 1;
   }
   return s.size();
 }
@@ -62,8 +64,10 @@ size_t find_metadata_object(std::string_view s) {
       i = end;
       continue;
     }
-    if (c == '{' || c == '[') ++depth;
-    else if (c == '}' || c == ']') --depth;
+    if (c == '{' || c == '[')
+      ++depth;
+    else if (c == '}' || c == ']')
+      --depth;
     ++i;
   }
   return std::string_view::npos;

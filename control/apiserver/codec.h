@@ -40,5 +40,4 @@ std::string list_body(std::string_view api_version, std::string_view list_kind,
 std::string encode_continue(int64_t revision, std::string_view last_key);
 bool decode_continue(std::string_view token, int64_t* revision, std::string* last_key);
 
-
 }  // namespace k8c::apiserver

@@ -55,8 +55,10 @@ RequestInfo parse_request_info(std::string_view method, std::string_view path, b
     info.namespace_ = info.name;  // a namespace object lives in itself, as Kubernetes reports
 
   if (method == "GET" || method == "HEAD") {
-    if (legacy_watch || watch_param) info.verb = "watch";
-    else info.verb = info.name.empty() ? "list" : "get";
+    if (legacy_watch || watch_param)
+      info.verb = "watch";
+    else
+      info.verb = info.name.empty() ? "list" : "get";
   } else if (method == "POST") {
     info.verb = "create";
   } else if (method == "PUT") {

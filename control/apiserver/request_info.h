@@ -9,7 +9,7 @@ namespace k8c::apiserver {
 
 struct RequestInfo {
   bool is_resource_request = false;
-  std::string verb;  // get, list, watch, create, update, patch, delete, deletecollection
+  std::string verb;        // get, list, watch, create, update, patch, delete, deletecollection
   std::string api_prefix;  // "api" or "apis"
   std::string group;
   std::string version;

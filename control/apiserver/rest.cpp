@@ -60,8 +60,8 @@ bool check_identity(const CallPtr& c, Json& obj, ApiError& err) {
   }
   if (kind != k.kind || api_version != k.api_version()) {
     err = bad_request("the object provided is unrecognized: " + api_version + ", Kind=" + kind +
-                      " cannot be handled at " + c->request.path + " (expected " +
-                      k.api_version() + ", Kind=" + k.kind + ")");
+                      " cannot be handled at " + c->request.path + " (expected " + k.api_version() +
+                      ", Kind=" + k.kind + ")");
     return false;
   }
   if (!obj.contains("metadata") || obj["metadata"].is_null()) obj["metadata"] = Json::object();
@@ -74,8 +74,9 @@ bool check_identity(const CallPtr& c, Json& obj, ApiError& err) {
   if (k.namespaced) {
     std::string ns = get_string(meta, {"namespace"});
     if (!ns.empty() && ns != c->info.namespace_) {
-      err = bad_request("the namespace of the provided object does not match the namespace sent "
-                        "on the request");
+      err = bad_request(
+          "the namespace of the provided object does not match the namespace sent "
+          "on the request");
       return false;
     }
     meta["namespace"] = c->info.namespace_;
@@ -84,7 +85,8 @@ bool check_identity(const CallPtr& c, Json& obj, ApiError& err) {
   }
   if (!c->info.name.empty()) {
     std::string name = get_string(meta, {"name"});
-    if (name.empty()) meta["name"] = c->info.name;
+    if (name.empty())
+      meta["name"] = c->info.name;
     else if (name != c->info.name) {
       err = bad_request("the name of the object (" + name +
                         ") does not match the name on the URL (" + c->info.name + ")");
@@ -130,20 +132,20 @@ void ApiServer::Impl::dispatch_resource(const CallPtr& c) {
   const RequestInfo& i = c->info;
   c->kind = api::find_by_resource(i.group, i.version, i.resource);
   if (!c->kind)
-    return c->fail(ApiError{404, "NotFound", "the server could not find the requested resource",
-                            nullptr});
+    return c->fail(
+        ApiError{404, "NotFound", "the server could not find the requested resource", nullptr});
   if (c->kind->namespaced && i.namespace_.empty() && !i.name.empty())
-    return c->fail(ApiError{404, "NotFound", "the server could not find the requested resource",
-                            nullptr});
+    return c->fail(
+        ApiError{404, "NotFound", "the server could not find the requested resource", nullptr});
   if (!c->kind->namespaced && i.resource != "namespaces" && !i.namespace_.empty())
-    return c->fail(ApiError{404, "NotFound", "the server could not find the requested resource",
-                            nullptr});
+    return c->fail(
+        ApiError{404, "NotFound", "the server could not find the requested resource", nullptr});
   if (!i.subresource.empty()) {
     bool known = (i.subresource == "status" && c->kind->has_status) ||
                  (i.subresource == "scale" && !c->kind->scale_replicas_path.empty());
     if (!known)
-      return c->fail(ApiError{404, "NotFound", "the server could not find the requested resource",
-                              nullptr});
+      return c->fail(
+          ApiError{404, "NotFound", "the server could not find the requested resource", nullptr});
     if (i.verb != "get" && i.verb != "update" && i.verb != "patch")
       return c->fail(method_not_supported(i.verb, i.resource + "/" + i.subresource));
     if (i.subresource == "scale") return scale(c);
@@ -169,8 +171,9 @@ void ApiServer::Impl::get(const CallPtr& c) {
   if (!obj) return c->fail(not_found(c->kind->group, c->kind->plural, c->info.name));
   if (c->wants_table()) {
     Json parsed = Json::parse(*obj->bytes);
-    return c->reply_json(200, api::to_table(*c->kind, {&parsed}, c->param("includeObject", "Metadata"),
-                                            {{"resourceVersion", std::to_string(obj->mod_revision)}}));
+    return c->reply_json(200,
+                         api::to_table(*c->kind, {&parsed}, c->param("includeObject", "Metadata"),
+                                       {{"resourceVersion", std::to_string(obj->mod_revision)}}));
   }
   c->reply(200, *obj->bytes);
 }
@@ -206,14 +209,17 @@ void ApiServer::Impl::list(const CallPtr& c) {
     std::string end = store::prefix_end(prefix);
     bool more = true;
     while (more && (limit == 0 || static_cast<int64_t>(items.size()) < limit)) {
-      auto page = store.range(start, end, limit ? limit - static_cast<int64_t>(items.size()) : 0, list_rev);
+      auto page =
+          store.range(start, end, limit ? limit - static_cast<int64_t>(items.size()) : 0, list_rev);
       if (page.err == store::Errc::compacted)
-        return c->fail(gone("The provided continue parameter is too old to display a consistent "
-                            "list result. You can start a new list without the continue parameter."));
+        return c->fail(
+            gone("The provided continue parameter is too old to display a consistent "
+                 "list result. You can start a new list without the continue parameter."));
       if (page.err != store::Errc::ok) return c->fail(internal_error(store::to_string(page.err)));
       more = page.more;
       for (auto& kv : page.kvs) {
-        auto bytes = std::make_shared<const std::string>(with_resource_version(kv.value, kv.mod_revision));
+        auto bytes =
+            std::make_shared<const std::string>(with_resource_version(kv.value, kv.mod_revision));
         start = kv.key + '\0';
         if (accept(bytes)) {
           items.push_back(bytes);
@@ -291,7 +297,8 @@ void ApiServer::Impl::create(const CallPtr& c) {
   if (get_string(meta, {"name"}).empty()) {
     std::string gen = get_string(meta, {"generateName"});
     if (gen.empty()) {
-      api::FieldErrors errs{{api::FieldError::Kind::required, "metadata.name", "Required value: name or generateName is required", nullptr}};
+      api::FieldErrors errs{{api::FieldError::Kind::required, "metadata.name",
+                             "Required value: name or generateName is required", nullptr}};
       return c->fail(invalid(k.group, k.kind, "", errs));
     }
     meta["name"] = gen + random_suffix();
@@ -306,7 +313,8 @@ void ApiServer::Impl::create(const CallPtr& c) {
     if (!ns) return c->fail(not_found("", "namespaces", c->info.namespace_));
     if (ns->bytes->find("\"deletionTimestamp\"") != std::string::npos)
       return c->fail(ApiError{403, "Forbidden",
-                              k.plural + " \"" + name + "\" is forbidden: unable to create new content in namespace " +
+                              k.plural + " \"" + name +
+                                  "\" is forbidden: unable to create new content in namespace " +
                                   c->info.namespace_ + " because it is being terminated",
                               nullptr});
   }
@@ -325,22 +333,24 @@ void ApiServer::Impl::create(const CallPtr& c) {
     if (c->dry_run()) return c->reply_json(201, obj);
     std::string value = encode_for_store(obj);
     auto r = store.write_sync({store::Write::Op::create, c->key(), value, 0});
-    if (r.err == store::Errc::already_exists) return c->fail(already_exists(k.group, k.plural, name));
+    if (r.err == store::Errc::already_exists)
+      return c->fail(already_exists(k.group, k.plural, name));
     if (r.err != store::Errc::ok) return c->fail(unavailable(store::to_string(r.err)));
     cache.wait_for(r.revision, kReadYourWritesTimeout);  // the next allocation must see this one
     return c->reply(201, with_resource_version(value, r.revision));
   }
   if (c->dry_run()) return c->reply_json(201, obj);
   auto value = std::make_shared<std::string>(encode_for_store(obj));
-  store.write({store::Write::Op::create, c->key(), *value, 0},
-              [c, value, name](store::WriteResult r) {
-                const api::Kind& k = *c->kind;
-                if (r.err == store::Errc::already_exists)
-                  return c->fail(already_exists(k.group, k.plural, name));
-                if (r.err != store::Errc::ok)
-                  return c->fail(unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
-                c->reply(201, with_resource_version(*value, r.revision));
-              });
+  store.write(
+      {store::Write::Op::create, c->key(), *value, 0}, [c, value, name](store::WriteResult r) {
+        const api::Kind& k = *c->kind;
+        if (r.err == store::Errc::already_exists)
+          return c->fail(already_exists(k.group, k.plural, name));
+        if (r.err != store::Errc::ok)
+          return c->fail(
+              unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
+        c->reply(201, with_resource_version(*value, r.revision));
+      });
 }
 
 void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old, int64_t expect,
@@ -359,7 +369,8 @@ void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old,
   bool finalized = find_path(obj, {"metadata", "deletionTimestamp"}) && (!fin || fin->empty());
   if (c->dry_run()) return c->reply_object(success_code, obj.dump());
   auto value = std::make_shared<std::string>(encode_for_store(obj));
-  store::Write w{finalized ? store::Write::Op::remove : store::Write::Op::update, c->key(), *value, expect};
+  store::Write w{finalized ? store::Write::Op::remove : store::Write::Op::update, c->key(), *value,
+                 expect};
   store.write(std::move(w), [c, value, retry, name, success_code](store::WriteResult r) {
     const api::Kind& k = *c->kind;
     if (r.err == store::Errc::conflict && retry) return retry();
@@ -369,7 +380,8 @@ void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old,
                               "latest version and try again"));
     if (r.err == store::Errc::not_found) return c->fail(not_found(k.group, k.plural, name));
     if (r.err != store::Errc::ok)
-      return c->fail(unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
+      return c->fail(
+          unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
     c->reply_object(success_code, with_resource_version(*value, r.revision));
   });
 }
@@ -389,10 +401,12 @@ void ApiServer::Impl::guaranteed_update(const CallPtr& c, Mutation mutate, int a
   // Fields the client may not change through this path.
   Json& meta = obj["metadata"];
   const Json& old_meta = (*current)["metadata"];
-  for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                        "generation", "namespace", "name"}) {
-    if (old_meta.contains(f)) meta[f] = old_meta[f];
-    else meta.erase(f);
+  for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "generation", "namespace", "name"}) {
+    if (old_meta.contains(f))
+      meta[f] = old_meta[f];
+    else
+      meta.erase(f);
   }
   obj["kind"] = k.kind;
   obj["apiVersion"] = k.api_version();
@@ -427,7 +441,8 @@ void ApiServer::Impl::update(const CallPtr& c) {
   if (!parsed || !check_identity(c, *parsed, err)) return c->fail(err);
   auto body = std::make_shared<Json>(std::move(*parsed));
   guaranteed_update(
-      c, [body](const Json*, ApiError&) -> std::optional<Json> { return *body; }, kUpdateAttempts, 200);
+      c, [body](const Json*, ApiError&) -> std::optional<Json> { return *body; }, kUpdateAttempts,
+      200);
 }
 
 void ApiServer::Impl::patch(const CallPtr& c) {
@@ -436,7 +451,7 @@ void ApiServer::Impl::patch(const CallPtr& c) {
   auto patch = parse_json(c->request.body, &why);
   if (type == "application/apply-patch+yaml")
     return c->fail(unsupported_media_type(type + "; server-side apply is not supported by k8c yet, "
-                                          "use client-side kubectl apply"));
+                                                 "use client-side kubectl apply"));
   if (type != "application/json-patch+json" && type != "application/merge-patch+json" &&
       type != "application/strategic-merge-patch+json")
     return c->fail(unsupported_media_type(type));
@@ -448,12 +463,16 @@ void ApiServer::Impl::patch(const CallPtr& c) {
       [body, type, &k](const Json* current, ApiError& err) -> std::optional<Json> {
         api::PatchError perr;
         std::optional<Json> out;
-        if (type == "application/json-patch+json") out = api::apply_json_patch(*current, *body, &perr);
-        else if (type == "application/merge-patch+json") out = api::apply_merge_patch(*current, *body, &perr);
-        else out = api::apply_strategic_merge_patch(*current, *body, k.schema.get(), &perr);
-        if (!out) err = ApiError{type == "application/json-patch+json" ? 422 : 400,
-                                 type == "application/json-patch+json" ? "Invalid" : "BadRequest",
-                                 perr.message, nullptr};
+        if (type == "application/json-patch+json")
+          out = api::apply_json_patch(*current, *body, &perr);
+        else if (type == "application/merge-patch+json")
+          out = api::apply_merge_patch(*current, *body, &perr);
+        else
+          out = api::apply_strategic_merge_patch(*current, *body, k.schema.get(), &perr);
+        if (!out)
+          err = ApiError{type == "application/json-patch+json" ? 422 : 400,
+                         type == "application/json-patch+json" ? "Invalid" : "BadRequest",
+                         perr.message, nullptr};
         return out;
       },
       kUpdateAttempts, 200);
@@ -475,11 +494,13 @@ void ApiServer::Impl::scale(const CallPtr& c) {
                  {"resourceVersion", obj["metadata"].value("resourceVersion", "")},
                  {"creationTimestamp", obj["metadata"]["creationTimestamp"]}};
     (void)k;
-    return Json{{"kind", "Scale"},
-                {"apiVersion", "autoscaling/v1"},
-                {"metadata", meta},
-                {"spec", {{"replicas", spec_replicas}}},
-                {"status", {{"replicas", status_replicas ? *status_replicas : Json(0)}, {"selector", selector}}}};
+    return Json{
+        {"kind", "Scale"},
+        {"apiVersion", "autoscaling/v1"},
+        {"metadata", meta},
+        {"spec", {{"replicas", spec_replicas}}},
+        {"status",
+         {{"replicas", status_replicas ? *status_replicas : Json(0)}, {"selector", selector}}}};
   };
   c->view = to_scale;
   if (c->info.verb == "get") {
@@ -496,13 +517,17 @@ void ApiServer::Impl::scale(const CallPtr& c) {
   // The scale is a view: apply the change to the Scale, then carry spec.replicas over.
   guaranteed_update(
       c,
-      [payload, is_patch, type, to_scale](const Json* current, ApiError& err) -> std::optional<Json> {
+      [payload, is_patch, type, to_scale](const Json* current,
+                                          ApiError& err) -> std::optional<Json> {
         Json scale = to_scale(*current);
         std::optional<Json> next;
         api::PatchError perr;
-        if (!is_patch) next = *payload;
-        else if (type == "application/json-patch+json") next = api::apply_json_patch(scale, *payload, &perr);
-        else next = api::apply_merge_patch(scale, *payload, &perr);
+        if (!is_patch)
+          next = *payload;
+        else if (type == "application/json-patch+json")
+          next = api::apply_json_patch(scale, *payload, &perr);
+        else
+          next = api::apply_merge_patch(scale, *payload, &perr);
         if (!next) {
           err = bad_request(perr.message);
           return std::nullopt;
@@ -530,7 +555,8 @@ void ApiServer::Impl::remove(const CallPtr& c) {
   if (!c->request.body.empty()) {
     std::string why;
     auto parsed = parse_json_or_yaml(c->request.body, &why);
-    if (!parsed || !parsed->is_object()) return c->fail(bad_request("invalid DeleteOptions: " + why));
+    if (!parsed || !parsed->is_object())
+      return c->fail(bad_request("invalid DeleteOptions: " + why));
     opts = std::move(*parsed);
   }
   std::string policy = opts.value("propagationPolicy", c->param("propagationPolicy"));
@@ -543,8 +569,9 @@ void ApiServer::Impl::remove(const CallPtr& c) {
     std::string uid = get_string(*pre, {"uid"}), rv = get_string(*pre, {"resourceVersion"});
     if ((!uid.empty() && uid != get_string(*current, {"metadata", "uid"})) ||
         (!rv.empty() && parse_rv(rv) != rev))
-      return c->fail(conflict(k.group, k.plural, c->info.name,
-                              "Precondition failed: UID or ResourceVersion in precondition does not match"));
+      return c->fail(
+          conflict(k.group, k.plural, c->info.name,
+                   "Precondition failed: UID or ResourceVersion in precondition does not match"));
   }
   if (opts.contains("dryRun") && opts["dryRun"].is_array() && !opts["dryRun"].empty())
     c->query.emplace_back("dryRun", "All");
@@ -555,7 +582,8 @@ void ApiServer::Impl::remove(const CallPtr& c) {
   if (meta.contains("finalizers") && meta["finalizers"].is_array())
     for (const auto& f : meta["finalizers"]) finalizers.push_back(f.get<std::string>());
   auto add_finalizer = [&](const std::string& f) {
-    if (std::find(finalizers.begin(), finalizers.end(), f) == finalizers.end()) finalizers.push_back(f);
+    if (std::find(finalizers.begin(), finalizers.end(), f) == finalizers.end())
+      finalizers.push_back(f);
   };
   if (policy == "Foreground") add_finalizer("foregroundDeletion");
   if (policy == "Orphan") add_finalizer("orphan");
@@ -569,22 +597,27 @@ void ApiServer::Impl::remove(const CallPtr& c) {
   }
   bool pending = !finalizers.empty() || grace > 0;
   if (pending) {
-    if (meta.contains("deletionTimestamp") && grace == 0 && policy.empty()) return c->reply_json(202, *current);
+    if (meta.contains("deletionTimestamp") && grace == 0 && policy.empty())
+      return c->reply_json(202, *current);
     if (!meta.contains("deletionTimestamp")) meta["deletionTimestamp"] = now_rfc3339();
     meta["deletionGracePeriodSeconds"] = grace;
     meta["finalizers"] = finalizers;
     meta.erase("resourceVersion");
     if (c->dry_run()) return c->reply_json(202, obj);
     auto value = std::make_shared<std::string>(encode_for_store(obj));
-    store.write({store::Write::Op::update, c->key(), *value, rev}, [c, value](store::WriteResult r) {
-      const api::Kind& k = *c->kind;
-      if (r.err == store::Errc::conflict)
-        return c->fail(conflict(k.group, k.plural, c->info.name,
-                                "the object has been modified; please apply your changes to the latest version and try again"));
-      if (r.err == store::Errc::not_found) return c->fail(not_found(k.group, k.plural, c->info.name));
-      if (r.err != store::Errc::ok) return c->fail(unavailable(store::to_string(r.err)));
-      c->reply(202, with_resource_version(*value, r.revision));
-    });
+    store.write({store::Write::Op::update, c->key(), *value, rev},
+                [c, value](store::WriteResult r) {
+                  const api::Kind& k = *c->kind;
+                  if (r.err == store::Errc::conflict)
+                    return c->fail(conflict(k.group, k.plural, c->info.name,
+                                            "the object has been modified; please apply your "
+                                            "changes to the latest version and try again"));
+                  if (r.err == store::Errc::not_found)
+                    return c->fail(not_found(k.group, k.plural, c->info.name));
+                  if (r.err != store::Errc::ok)
+                    return c->fail(unavailable(store::to_string(r.err)));
+                  c->reply(202, with_resource_version(*value, r.revision));
+                });
     return;
   }
   if (c->dry_run()) return c->reply_json(200, *current);
@@ -603,7 +636,8 @@ void ApiServer::Impl::remove(const CallPtr& c) {
     const api::Kind& k = *c->kind;
     if (r.err == store::Errc::conflict)
       return c->fail(conflict(k.group, k.plural, c->info.name,
-                              "the object has been modified; please apply your changes to the latest version and try again"));
+                              "the object has been modified; please apply your changes to the "
+                              "latest version and try again"));
     if (r.err == store::Errc::not_found) return c->fail(not_found(k.group, k.plural, c->info.name));
     if (r.err != store::Errc::ok) return c->fail(unavailable(store::to_string(r.err)));
     c->reply_json(200, *body);

@@ -21,8 +21,8 @@ Json object_details(const std::string& group, const std::string& kind, const std
 }  // namespace
 
 Json status_json(const ApiError& e) {
-  Json s = {{"kind", "Status"},         {"apiVersion", "v1"}, {"metadata", Json::object()},
-            {"status", "Failure"},      {"message", e.message}, {"reason", e.reason},
+  Json s = {{"kind", "Status"},    {"apiVersion", "v1"},   {"metadata", Json::object()},
+            {"status", "Failure"}, {"message", e.message}, {"reason", e.reason},
             {"code", e.code}};
   if (!e.details.is_null()) s["details"] = e.details;
   return s;
@@ -40,7 +40,9 @@ Json success_status(const std::string& name, const std::string& group, const std
           {"details", object_details(group, kind, name)}};
 }
 
-ApiError bad_request(std::string message) { return make(400, "BadRequest", std::move(message)); }
+ApiError bad_request(std::string message) {
+  return make(400, "BadRequest", std::move(message));
+}
 
 ApiError not_found(const std::string& group, const std::string& resource, const std::string& name) {
   return make(404, "NotFound", qualified(group, resource) + " \"" + name + "\" not found",
@@ -79,9 +81,13 @@ ApiError invalid(const std::string& group, const std::string& kind, const std::s
   return make(422, "Invalid", message, details);
 }
 
-ApiError gone(std::string message) { return make(410, "Expired", std::move(message)); }
+ApiError gone(std::string message) {
+  return make(410, "Expired", std::move(message));
+}
 
-ApiError unauthorized() { return make(401, "Unauthorized", "Unauthorized"); }
+ApiError unauthorized() {
+  return make(401, "Unauthorized", "Unauthorized");
+}
 
 ApiError method_not_supported(const std::string& verb, const std::string& resource) {
   return make(405, "MethodNotAllowed",
@@ -91,7 +97,8 @@ ApiError method_not_supported(const std::string& verb, const std::string& resour
 ApiError unsupported_media_type(const std::string& content_type) {
   return make(415, "UnsupportedMediaType",
               "the body of the request was in an unknown format - accepted media types include: "
-              "application/json, application/yaml (got \"" + content_type + "\")");
+              "application/json, application/yaml (got \"" +
+                  content_type + "\")");
 }
 
 ApiError too_large(std::string message) {

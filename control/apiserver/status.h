@@ -13,7 +13,7 @@ struct ApiError {
   int code = 500;
   std::string reason;  // NotFound, AlreadyExists, Conflict, Invalid, BadRequest, ...
   std::string message;
-  Json details;        // {name, group, kind, causes: [...]}
+  Json details;  // {name, group, kind, causes: [...]}
 };
 
 Json status_json(const ApiError& e);
@@ -23,7 +23,8 @@ Json success_status(const std::string& name, const std::string& group, const std
 
 ApiError bad_request(std::string message);
 ApiError not_found(const std::string& group, const std::string& resource, const std::string& name);
-ApiError already_exists(const std::string& group, const std::string& resource, const std::string& name);
+ApiError already_exists(const std::string& group, const std::string& resource,
+                        const std::string& name);
 ApiError conflict(const std::string& group, const std::string& resource, const std::string& name,
                   const std::string& why);
 ApiError invalid(const std::string& group, const std::string& kind, const std::string& name,

@@ -34,11 +34,16 @@ std::string pod_qos_class(const Json& pod) {
 bool ApiServer::Impl::prepare_create(const CallPtr& c, Json& obj, ApiError&) {
   const api::Kind& k = *c->kind;
   if (!k.has_status || k.kind == "Node") return true;  // nodes report their own status on create
-  if (k.kind == "Pod") obj["status"] = {{"phase", "Pending"}, {"qosClass", pod_qos_class(obj)}};
-  else if (k.kind == "Namespace") obj["status"] = {{"phase", "Active"}};
-  else if (k.kind == "PersistentVolume" || k.kind == "PersistentVolumeClaim") obj["status"] = {{"phase", "Pending"}};
-  else if (k.kind == "Service" || k.kind == "Ingress") obj["status"] = {{"loadBalancer", Json::object()}};
-  else obj["status"] = Json::object();
+  if (k.kind == "Pod")
+    obj["status"] = {{"phase", "Pending"}, {"qosClass", pod_qos_class(obj)}};
+  else if (k.kind == "Namespace")
+    obj["status"] = {{"phase", "Active"}};
+  else if (k.kind == "PersistentVolume" || k.kind == "PersistentVolumeClaim")
+    obj["status"] = {{"phase", "Pending"}};
+  else if (k.kind == "Service" || k.kind == "Ingress")
+    obj["status"] = {{"loadBalancer", Json::object()}};
+  else
+    obj["status"] = Json::object();
   return true;
 }
 
@@ -54,8 +59,10 @@ void ApiServer::Impl::prepare_update(const CallPtr& c, Json& obj, const Json& ol
     obj = std::move(next);
     return;
   }
-  if (old.contains("status")) obj["status"] = old["status"];
-  else obj.erase("status");
+  if (old.contains("status"))
+    obj["status"] = old["status"];
+  else
+    obj.erase("status");
   // metadata.generation moves with every spec change.
   const Json* new_spec = find_path(obj, {"spec"});
   const Json* old_spec = find_path(old, {"spec"});
@@ -121,7 +128,8 @@ std::optional<ApiError> ApiServer::Impl::allocate_service(Json& obj, const Json*
     if (const Json* ports = find_path(other, {"spec", "ports"}))
       for (const auto& p : *ports)
         if (p.contains("nodePort")) used_ports.insert(p["nodePort"].get<int64_t>());
-    if (const Json* h = find_path(other, {"spec", "healthCheckNodePort"})) used_ports.insert(h->get<int64_t>());
+    if (const Json* h = find_path(other, {"spec", "healthCheckNodePort"}))
+      used_ports.insert(h->get<int64_t>());
   }
 
   Json& spec = obj["spec"];
@@ -178,17 +186,20 @@ std::optional<ApiError> ApiServer::Impl::allocate_service(Json& obj, const Json*
         // Keep the port the Service already had for the same port number.
         if (const Json* old_ports = find_path(*old, {"spec", "ports"}))
           for (const auto& op : *old_ports)
-            if (op.value("port", 0) == p.value("port", -1) && op.contains("nodePort")) p["nodePort"] = op["nodePort"];
+            if (op.value("port", 0) == p.value("port", -1) && op.contains("nodePort"))
+              p["nodePort"] = op["nodePort"];
       }
       if (p.contains("nodePort")) {
         int64_t np = p["nodePort"].get<int64_t>();
         std::string field = "spec.ports[" + std::to_string(i) + "].nodePort";
         if (np < options.node_port_min || np > options.node_port_max)
-          return alloc_error(obj, field, np,
-                             "provided port is not in the valid range. The range of valid ports is " +
-                                 std::to_string(options.node_port_min) + "-" +
-                                 std::to_string(options.node_port_max));
-        if (used_ports.count(np)) return alloc_error(obj, field, np, "provided port is already allocated");
+          return alloc_error(
+              obj, field, np,
+              "provided port is not in the valid range. The range of valid ports is " +
+                  std::to_string(options.node_port_min) + "-" +
+                  std::to_string(options.node_port_max));
+        if (used_ports.count(np))
+          return alloc_error(obj, field, np, "provided port is already allocated");
         used_ports.insert(np);
       } else {
         int64_t np = allocate_port();

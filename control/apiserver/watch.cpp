@@ -14,7 +14,9 @@ namespace {
 // Kubernetes' watch cache.
 constexpr size_t kMaxPendingBytes = 64 * 1024 * 1024;
 
-store::Bytes shared(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+store::Bytes shared(std::string s) {
+  return std::make_shared<const std::string>(std::move(s));
+}
 
 const store::Bytes& envelope_open(const char* type) {
   static const store::Bytes added = shared("{\"type\":\"ADDED\",\"object\":");
@@ -59,8 +61,9 @@ struct WatchStream {
       if (!filter.matches(obj)) return;
       Json ev = {{"type", type}};
       if (table)
-        ev["object"] = api::to_table(*call->kind, {&obj}, call->param("includeObject", "Metadata"),
-                                     {{"resourceVersion", get_string(obj, {"metadata", "resourceVersion"})}});
+        ev["object"] =
+            api::to_table(*call->kind, {&obj}, call->param("includeObject", "Metadata"),
+                          {{"resourceVersion", get_string(obj, {"metadata", "resourceVersion"})}});
       else
         ev["object"] = std::move(obj);
       w->write_chunk(shared(ev.dump() + "\n"));
@@ -137,7 +140,9 @@ void ApiServer::Impl::watch(const CallPtr& c) {
         if (!ws) return;
         std::lock_guard lock(ws->mu);
         for (const auto& e : events) {
-          const char* type = e.type == store::Event::Type::remove ? "DELETED" : e.created ? "ADDED" : "MODIFIED";
+          const char* type = e.type == store::Event::Type::remove ? "DELETED"
+                             : e.created                          ? "ADDED"
+                                                                  : "MODIFIED";
           ws->send(type, e.object.bytes);
           ws->last_revision = e.object.mod_revision;
         }

@@ -40,7 +40,8 @@ std::string read_file(const fs::path& p) {
 
 std::pair<std::string, uint16_t> split_host_port(const std::string& listen) {
   auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("--listen must be HOST:PORT, got " + listen);
+  if (colon == std::string::npos)
+    throw std::runtime_error("--listen must be HOST:PORT, got " + listen);
   int port = 0;
   try {
     port = std::stoi(listen.substr(colon + 1));
@@ -57,8 +58,12 @@ void ensure_pki(const fs::path& dir, const std::string& host) {
   if (fs::exists(pki / "ca.crt")) return;
   fs::create_directories(pki);
   auto ca = pki::make_ca("k8c-ca");
-  std::vector<std::string> sans = {"127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
-                                   "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
+  std::vector<std::string> sans = {"127.0.0.1",
+                                   "localhost",
+                                   "kubernetes",
+                                   "kubernetes.default",
+                                   "kubernetes.default.svc",
+                                   "kubernetes.default.svc.cluster.local",
                                    "10.96.0.1"};
   if (!host.empty() && host != "0.0.0.0" && host != "127.0.0.1") sans.push_back(host);
   auto server = pki::issue(ca, "kube-apiserver", {}, sans, /*server=*/true);
@@ -80,7 +85,8 @@ int run_server(const ServerFlags& f) {
   auto [host, port] = split_host_port(f.listen);
   ensure_pki(dir, host);
 
-  std::string store_url = f.store_url.empty() ? "sqlite://" + (dir / "state.db").string() : f.store_url;
+  std::string store_url =
+      f.store_url.empty() ? "sqlite://" + (dir / "state.db").string() : f.store_url;
   auto store = store::open(store_url);
 
   apiserver::Options opts;
@@ -91,8 +97,8 @@ int run_server(const ServerFlags& f) {
   so.listen = f.listen;
   so.threads = f.threads;
   so.max_body_bytes = 3 * 1024 * 1024;
-  so.tls = http::TlsServerConfig{(dir / "pki/server.crt").string(), (dir / "pki/server.key").string(),
-                                 (dir / "pki/ca.crt").string()};
+  so.tls = http::TlsServerConfig{(dir / "pki/server.crt").string(),
+                                 (dir / "pki/server.key").string(), (dir / "pki/ca.crt").string()};
 
   std::unique_ptr<apiserver::ApiServer> api;
   std::unique_ptr<http::Server> server;
@@ -132,13 +138,20 @@ int run_server(const ServerFlags& f) {
 
 Register reg([](CLI::App& app) {
   auto flags = std::make_shared<ServerFlags>();
-  auto* cmd = app.add_subcommand("server", "Run the API server (HTTPS) on the embedded or an etcd store");
-  cmd->add_option("--data-dir", flags->data_dir, "State directory: certificates, kubeconfig, store")->required();
+  auto* cmd =
+      app.add_subcommand("server", "Run the API server (HTTPS) on the embedded or an etcd store");
+  cmd->add_option("--data-dir", flags->data_dir, "State directory: certificates, kubeconfig, store")
+      ->required();
   cmd->add_option("--listen", flags->listen, "HOST:PORT to serve on")->capture_default_str();
-  cmd->add_option("--store", flags->store_url, "sqlite://PATH (default DATA_DIR/state.db) or etcd://h:p,...");
-  cmd->add_option("--token-auth-file", flags->token_file, "Static bearer tokens: token,user,uid,\"groups\"");
-  cmd->add_option("--threads", flags->threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
-  cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")->capture_default_str();
+  cmd->add_option("--store", flags->store_url,
+                  "sqlite://PATH (default DATA_DIR/state.db) or etcd://h:p,...");
+  cmd->add_option("--token-auth-file", flags->token_file,
+                  "Static bearer tokens: token,user,uid,\"groups\"");
+  cmd->add_option("--threads", flags->threads, "I/O threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")
+      ->capture_default_str();
   cmd->callback([flags] {
     try {
       exit_code() = run_server(*flags);

@@ -27,8 +27,7 @@ expect_contains "kubectl reports malformed YAML" "error" K apply -f "$WORK/bad.y
 expect_eq "unknown kind (resource)" "404 NotFound" "$(status_of POST "$SERVER_URL/api/v1/namespaces/default/widgets" '{"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}')"
 expect_eq "kind that does not match the endpoint" "400 BadRequest" "$(status_of POST "$CM" '{"apiVersion":"v1","kind":"Widget","metadata":{"name":"w"}}')"
 printf 'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n' >"$WORK/widget.yaml"
-expect_contains "kubectl refuses an unknown kind" "error" K apply -f "$WORK/widget.yaml"
-expect_contains "kubectl names the unknown kind" "no matches for kind \"Widget\"" K apply --validate=false -f "$WORK/widget.yaml"
+expect_contains "kubectl names the unknown kind" "no matches for kind \"Widget\"" K apply -f "$WORK/widget.yaml"
 alive "unknown kind"
 
 pod_no_image='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"noimage"},"spec":{"containers":[{"name":"c"}]}}'
