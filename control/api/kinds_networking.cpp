@@ -195,8 +195,8 @@ Kind ingress_class() {
                      if (!p) return Json("<none>");
                      std::string s = get_string(*p, {"kind"});
                      if (const Json* g = find_path(*p, {"apiGroup"}); g && g->is_string())
-                       s += "." + g->get<std::string>();
-                     return Json(s + "/" + get_string(*p, {"name"}));
+                       s.append(".").append(g->get_ref<const std::string&>());
+                     return Json(s.append("/").append(get_string(*p, {"name"})));
                    },
                    0, "A reference to a resource with additional parameters"),
                age_column()};
