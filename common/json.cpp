@@ -147,7 +147,7 @@ std::string to_yaml(const Json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-const Json* find_path(const Json& obj, std::initializer_list<std::string_view> path) {
+const Json* find_path(const Json& obj, std::span<const std::string_view> path) {
   const Json* cur = &obj;
   for (auto key : path) {
     if (!cur->is_object()) return nullptr;

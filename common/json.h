@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,7 +28,10 @@ std::optional<Json> parse_json_or_yaml(std::string_view text, std::string* error
 std::string to_yaml(const Json& value);
 
 // Pointer-ish helpers that never throw: get(obj, "metadata", "name") returns nullptr when absent.
-const Json* find_path(const Json& obj, std::initializer_list<std::string_view> path);
+const Json* find_path(const Json& obj, std::span<const std::string_view> path);
+inline const Json* find_path(const Json& obj, std::initializer_list<std::string_view> path) {
+  return find_path(obj, std::span<const std::string_view>(path.begin(), path.size()));
+}
 std::string get_string(const Json& obj, std::initializer_list<std::string_view> path,
                        std::string fallback = {});
 

@@ -399,26 +399,13 @@ std::string format_label_selector(const Json* selector, const std::string& none)
   return parts.empty() ? none : join(parts);
 }
 
-namespace {
-const Json* at(const Json& o, const std::vector<std::string_view>& path) {
-  const Json* cur = &o;
-  for (auto key : path) {
-    if (!cur->is_object()) return nullptr;
-    auto it = cur->find(key);
-    if (it == cur->end()) return nullptr;
-    cur = &*it;
-  }
-  return cur;
-}
-}  // namespace
-
 std::vector<Column> workload_wide_columns(std::vector<std::string_view> pod_spec_path,
                                           std::vector<std::string_view> selector_path,
                                           bool with_selector, bool none_if_empty) {
   auto names = [pod_spec_path](const char* field) {
     return [pod_spec_path, field](const Json& o) {
       std::vector<std::string> out;
-      const Json* spec = at(o, pod_spec_path);
+      const Json* spec = find_path(o, pod_spec_path);
       if (const Json* cs = spec ? find_path(*spec, {"containers"}) : nullptr; cs && cs->is_array())
         for (const auto& c : *cs) out.push_back(get_string(c, {field}));
       return Json(join(out));
@@ -433,7 +420,8 @@ std::vector<Column> workload_wide_columns(std::vector<std::string_view> pod_spec
     cols.push_back(col(
         "Selector", "string",
         [selector_path, none_if_empty](const Json& o) {
-          return Json(format_label_selector(at(o, selector_path), none_if_empty ? "<none>" : ""));
+          return Json(
+              format_label_selector(find_path(o, selector_path), none_if_empty ? "<none>" : ""));
         },
         1, "Label selector for the pods."));
   return cols;
