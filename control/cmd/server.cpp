@@ -4,8 +4,10 @@
 #include "common/log.h"
 #include "common/pki.h"
 #include "control/apiserver/apiserver.h"
+#include "control/client/client.h"
 #include "control/client/kubeconfig.h"
 #include "control/cmd/commands.h"
+#include "control/controllers/garbage_collector.h"
 #include "control/store/store.h"
 
 #include <csignal>
@@ -121,6 +123,13 @@ int run_server(const ServerFlags& f) {
   std::string err;
   if (!client::write_kubeconfig(kubeconfig, spec, &err)) throw std::runtime_error(err);
 
+  // The controllers are API clients like any other, over HTTPS with the admin credentials.
+  auto kc = client::load_kubeconfig(kubeconfig, &err);
+  if (!kc) throw std::runtime_error(err);
+  client::ApiClient gc_client(*kc);
+  controllers::GarbageCollector gc(gc_client);
+  gc.start();
+
   std::cout << "k8c server listening on " << url << " (store " << store_url << ")\n"
             << "export KUBECONFIG=" << kubeconfig << "\n"
             << "kubectl get namespaces" << std::endl;
@@ -130,6 +139,7 @@ int run_server(const ServerFlags& f) {
   std::signal(SIGPIPE, SIG_IGN);
   while (!g_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("signal {}: shutting down", g_signal.load());
+  gc.stop();  // before the server, so its watches end cleanly rather than by a closed socket
   server->stop();
   api.reset();
   store->close();

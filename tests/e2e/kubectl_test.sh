@@ -110,4 +110,20 @@ check "delete with -l" K delete configmaps,deployments -l suite=e2e
 expect_contains "deleted objects are gone" "NotFound" K get configmap settings
 expect_contains "deleted deployment is gone" "NotFound" K get deployment web
 
+# -- garbage collection: deleting an owner (Background, kubectl's default) removes its dependents --
+kc_create gc-owner role=owner >/dev/null
+gc_uid=$(K get configmap gc-owner -o jsonpath='{.metadata.uid}')
+printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"gc-child","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"gc-owner","uid":"%s"}]},"data":{"role":"child"}}' \
+  "$gc_uid" >"$WORK/gc-child.json"
+check "apply a dependent of gc-owner" K apply -f "$WORK/gc-child.json"
+expect_eq "dependent names its owner" "$gc_uid" "$(K get configmap gc-child -o jsonpath='{.metadata.ownerReferences[0].uid}')"
+check "delete the owner" K delete configmap gc-owner
+# Gone means NotFound, not any failure (a timed-out kubectl must not pass).
+gc_child_gone() {
+  local out
+  out=$(K get configmap gc-child 2>&1) && return 1
+  grep -q NotFound <<<"$out"
+}
+if wait_until 30 gc_child_gone; then pass "garbage collector deleted the dependent"; else fail "garbage collector deleted the dependent"; fi
+
 finish
