@@ -99,19 +99,17 @@ k8c::http::ClientOptions client_options(const Server& s) {
 
 const std::vector<k8c::http::Header> kJson = {{"Content-Type", "application/json"}};
 
-std::string pod_body(const std::string& name){
-    Json pod = {{"apiVersion", "v1"},
-                {"kind", "Pod"},
-                {"metadata", {{"name", name}, {"labels", {{"app", "bench"}, {"tier", "load"}}}}},
-                {"spec",
-                 {{"containers",
-                   {{{"name", "app"},
-                     {"image", "busybox:1.36"},
-                     {"command", {"sleep", "3600"}},
-                     {"ports", {{{"containerPort", 8080}}}},
-                     {"env", {{{"name", "MODE"}, {"value", "bench"}}}},
-                     {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}}}}}}};
-return pod.dump();
+std::string pod_body(const std::string& name) {
+  Json container = {{"name", "app"},
+                    {"image", "busybox:1.36"},
+                    {"command", {"sleep", "3600"}},
+                    {"ports", Json::array({{{"containerPort", 8080}}})},
+                    {"env", Json::array({{{"name", "MODE"}, {"value", "bench"}}})}};
+  container["resources"]["requests"] = {{"cpu", "10m"}, {"memory", "16Mi"}};
+  Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}};
+  pod["metadata"] = {{"name", name}, {"labels", {{"app", "bench"}, {"tier", "load"}}}};
+  pod["spec"]["containers"] = Json::array({container});
+  return pod.dump();
 }
 
 }  // namespace

@@ -111,9 +111,9 @@ std::string regex_error(std::string_view msg, std::string_view fmt,
   for (auto ex : examples) {
     if (!first) s += " or ";
     first = false;
-    s += "'" + std::string(ex) + "', ";
+    s.append("'").append(ex).append("', ");
   }
-  s += "regex used for validation is '" + std::string(fmt) + "')";
+  s.append("regex used for validation is '").append(fmt).append("')");
   return s;
 }
 
