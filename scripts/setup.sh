@@ -2,6 +2,7 @@
 # Installs every Debian package that k8c's build, tests, benchmarks and demo need.
 # Idempotent: packages already present are not touched, and apt is not contacted at all then.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # toolchain
@@ -33,6 +34,18 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's kubectl (v1.20) is unpacked, not installed, so the compatibility tests can run it
+# without shadowing the newer kubectl on PATH.
+legacy=build/tools/kubectl-debian
+if [ ! -x "$legacy/usr/bin/kubectl" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download kubernetes-client >/dev/null 2>&1 ||
+                  { apt-get update -qq && apt-get download kubernetes-client >/dev/null; }; })
+  mkdir -p "$legacy"
+  dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$legacy"
+  rm -rf "$tmp"
 fi
 
 # Packaged daemons are peers and tools, not services: k8c's tests start their own instances.
