@@ -1,0 +1,504 @@
+#include "dataplane/eal_runtime.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace k8c::dp {
+
+bool split_args(std::string_view s, std::vector<std::string>* out, std::string* error) {
+  out->clear();
+  std::string word;
+  bool in_word = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) out->push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else if (c == '\'') {
+      size_t end = s.find('\'', i + 1);
+      if (end == std::string_view::npos) {
+        *error = "unbalanced ' quote";
+        return false;
+      }
+      word.append(s.substr(i + 1, end - i - 1));
+      in_word = true;
+      i = end;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      for (; j < s.size() && s[j] != '"'; ++j) {
+        if (s[j] == '\\' && j + 1 < s.size() &&
+            (s[j + 1] == '"' || s[j + 1] == '\\' || s[j + 1] == '$' || s[j + 1] == '`'))
+          ++j;
+        word.push_back(s[j]);
+      }
+      if (j >= s.size()) {
+        *error = "unbalanced \" quote";
+        return false;
+      }
+      in_word = true;
+      i = j;
+    } else if (c == '\\') {
+      if (i + 1 >= s.size()) {
+        *error = "trailing backslash";
+        return false;
+      }
+      word.push_back(s[++i]);
+      in_word = true;
+    } else {
+      word.push_back(c);
+      in_word = true;
+    }
+  }
+  if (in_word) out->push_back(std::move(word));
+  return true;
+}
+
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr unsigned kPoolCache = 256;
+
+// A symmetric Toeplitz key (the 0x6d5a pattern): both directions of a flow hash alike, so a
+// reply reaches the lcore whose conntrack table holds the flow, as the issue requires.
+uint8_t kSymmetricRssKey[40] = {
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+};
+
+std::string errno_text(int e) {
+  return rte_strerror(e < 0 ? -e : e);
+}
+
+std::string port_label(uint16_t port) {
+  char name[RTE_ETH_NAME_MAX_LEN] = {};
+  if (rte_eth_dev_get_name_by_port(port, name) != 0) return std::to_string(port);
+  return std::to_string(port) + " (" + name + ")";
+}
+
+// The ports the EAL found, for error messages: "0 net_null0, 1 net_ring0" or "none".
+std::string port_list() {
+  std::string s;
+  uint16_t p;
+  RTE_ETH_FOREACH_DEV(p) {
+    char name[RTE_ETH_NAME_MAX_LEN] = {};
+    rte_eth_dev_get_name_by_port(p, name);
+    if (!s.empty()) s += ", ";
+    s += std::to_string(p) + " " + name;
+  }
+  return s.empty() ? "none" : s;
+}
+
+// The ethdev names of the --vdev arguments (the part before the first comma). A vdev whose
+// driver fails to probe does not fail rte_eal_init (DPDK logs it and carries on), so the
+// runtime checks each one for a port itself to report it by name.
+std::vector<std::string> net_vdevs(const std::vector<std::string>& args) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string spec;
+    if (args[i].rfind("--vdev=", 0) == 0)
+      spec = args[i].substr(7);
+    else if (args[i] == "--vdev" && i + 1 < args.size())
+      spec = args[i + 1];
+    else
+      continue;
+    spec = spec.substr(0, spec.find(','));
+    if (spec.rfind("net_", 0) == 0) names.push_back(spec);
+  }
+  return names;
+}
+
+// rte_eal_init reports why it failed only as text on stderr (getopt's complaint, an EAL log
+// line, a driver's message) and as a bare errno. To name the problem in one line, stderr is
+// captured into a memfd while it runs, then written out unchanged, and searched.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    fd_ = memfd_create("k8c-eal-stderr", MFD_CLOEXEC);
+    if (saved_ < 0 || fd_ < 0 || dup2(fd_, STDERR_FILENO) < 0) restore();
+  }
+  ~StderrCapture() { restore(); }
+  // Restores stderr, replays what was captured to it and returns that text.
+  std::string finish() {
+    std::fflush(stderr);
+    std::string text;
+    if (fd_ >= 0) {
+      char buf[4096];
+      ssize_t n;
+      for (off_t off = 0; (n = pread(fd_, buf, sizeof buf, off)) > 0; off += n) text.append(buf, n);
+    }
+    restore();
+    if (!text.empty() && write(STDERR_FILENO, text.data(), text.size()) < 0) {
+      // Nothing better to do: the captured text is still returned for the error line.
+    }
+    return text;
+  }
+
+ private:
+  void restore() {
+    if (saved_ >= 0) {
+      dup2(saved_, STDERR_FILENO);
+      close(saved_);
+      saved_ = -1;
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  int saved_ = -1;
+  int fd_ = -1;
+};
+
+// The first captured line that reads like the reason for a failure, without the program or
+// "EAL: " prefix; empty when there is none.
+std::string failure_reason(const std::string& text, std::string_view must_contain = {}) {
+  static constexpr std::string_view kMarkers[] = {
+      "unrecognized",   "invalid", "Invalid", "requires an argument",
+      "not compatible", "Cannot",  "cannot",  "failed",
+      "Error",          "error",   "No such", "not allowed"};
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    pos = eol + 1;
+    if (!must_contain.empty() && line.find(must_contain) == std::string_view::npos) continue;
+    bool hit = false;
+    for (auto m : kMarkers) hit = hit || line.find(m) != std::string_view::npos;
+    if (!hit) continue;
+    for (std::string_view prefix : {"k8c-dataplane: ", "EAL: "})
+      if (line.substr(0, prefix.size()) == prefix) line.remove_prefix(prefix.size());
+    if (!must_contain.empty()) {  // "fn(): net_x0: reason" -> "reason"
+      size_t at = line.find(std::string(must_contain) + ": ");
+      if (at != std::string_view::npos) line.remove_prefix(at + must_contain.size() + 2);
+    }
+    return std::string(line);
+  }
+  return {};
+}
+
+// rte_eal_init can run once per process; a second call fails or corrupts EAL state.
+bool g_eal_used = false;
+
+}  // namespace
+
+struct EalRuntime::Poller {
+  explicit Poller(const LcoreOptions& o) : ctx(o) {}
+  LcoreContext ctx;
+  Rcu<ServiceTable>* tables = nullptr;
+  uint16_t port = 0;
+  uint16_t queue = 0;
+  unsigned lcore_id = 0;
+  const std::atomic<bool>* stop = nullptr;
+  uint64_t duration_tsc = 0;
+  // TSC to nanoseconds as a 32.32 fixed-point multiplier, so the loop converts with one
+  // multiply instead of a division.
+  uint64_t ns_per_tsc_q32 = 0;
+  uint64_t tx_failed = 0, not_ours = 0, iterations = 0;
+};
+
+int EalRuntime::poll_loop(void* arg) {
+  Poller& p = *static_cast<Poller*>(arg);
+  LcoreContext& ctx = p.ctx;
+  rte_mbuf* rx[kBurst];
+  rte_mbuf* tx[kBurst];
+  rte_mbuf* release[kBurst];
+  PacketView views[kBurst];
+  Verdict verdicts[kBurst];
+  const unsigned reader = p.queue;
+  const uint64_t start = rte_rdtsc();
+  const uint64_t end = p.duration_tsc ? start + p.duration_tsc : UINT64_MAX;
+
+  p.tables->online(reader);
+  for (;;) {
+    uint64_t tsc = rte_rdtsc();
+    if (p.stop->load(std::memory_order_relaxed) || tsc >= end) break;
+    ++p.iterations;
+    uint16_t n = rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
+    if (n != 0) {
+      uint16_t ntx = 0, nrel = 0;
+      for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = rx[i];
+        uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+        rte_prefetch0(data);
+        // Scatter RX is never enabled, so every frame is one segment; the view covers it and
+        // the segment's tailroom, which reply builders may use.
+        uint32_t cap = uint32_t{m->data_len} + rte_pktmbuf_tailroom(m);
+        views[i] = {data, m->data_len, static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
+      }
+      ctx.table = p.tables->current();
+      uint64_t now_ns = static_cast<uint64_t>(
+          (static_cast<unsigned __int128>(tsc - start) * p.ns_per_tsc_q32) >> 32);
+      process_burst(views, verdicts, n, now_ns, ctx);
+      for (uint16_t i = 0; i < n; ++i) {
+        const Verdict& v = verdicts[i];
+        if (v.action == Action::kReply || (v.action == Action::kForward && v.port == p.port)) {
+          tx[ntx++] = rx[i];
+        } else {
+          // kPassToKernel: there is no exception path (tap/virtio-user) yet, so frames that
+          // are not ours are freed and counted. kForward to a port this runtime does not
+          // own cannot be sent either.
+          if (v.action != Action::kDrop) ++p.not_ours;
+          release[nrel++] = rx[i];
+        }
+      }
+      if (ntx) {
+        uint16_t sent = rte_eth_tx_burst(p.port, p.queue, tx, ntx);
+        if (sent < ntx) {
+          p.tx_failed += ntx - sent;
+          rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+        }
+      }
+      if (nrel) rte_pktmbuf_free_bulk(release, nrel);
+      maintain(now_ns, ctx);
+    }
+    ctx.table = nullptr;
+    p.tables->quiescent(reader);  // nothing read from the table survives this point
+  }
+  p.tables->offline(reader);
+  return 0;
+}
+
+EalRuntime::EalRuntime() = default;
+
+EalRuntime::~EalRuntime() {
+  shutdown();
+}
+
+std::string EalRuntime::port_name() const {
+  return port_label(port_);
+}
+
+bool EalRuntime::start(const RuntimeOptions& o, std::string* error) {
+  if (g_eal_used) {
+    *error = "the DPDK EAL can be initialised only once per process";
+    return false;
+  }
+  std::vector<std::string> args;
+  std::string split_error;
+  if (!split_args(o.eal_args, &args, &split_error)) {
+    *error = "--eal: " + split_error + " in \"" + o.eal_args + "\"";
+    return false;
+  }
+  for (const auto& a : args) {
+    // EAL's help handler calls exit(0) from inside rte_eal_init, which would end the process
+    // with success and no cleanup.
+    if (a == "-h" || a == "--help") {
+      *error = "--eal: " + a + " is not accepted (see `dpdk-testpmd --help` for EAL options)";
+      return false;
+    }
+  }
+  argv_storage_.clear();
+  argv_storage_.push_back("k8c-dataplane");
+  argv_storage_.insert(argv_storage_.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage_) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  g_eal_used = true;
+  StderrCapture capture;
+  int parsed = rte_eal_init(static_cast<int>(argv_storage_.size()), argv.data());
+  int init_errno = rte_errno;
+  std::string eal_output = capture.finish();
+  if (parsed < 0) {
+    std::string reason = failure_reason(eal_output);
+    *error = "--eal \"" + o.eal_args + "\": " +
+             (reason.empty() ? "EAL initialisation failed: " + errno_text(init_errno) : reason);
+    return false;
+  }
+  eal_ready_ = true;
+  if (static_cast<size_t>(parsed) + 1 < argv_storage_.size()) {
+    // rte_eal_init permutes argv; what follows the options it consumed is what it did not.
+    *error = "--eal: unexpected argument '" + std::string(argv[parsed + 1]) + "'";
+    shutdown();
+    return false;
+  }
+  for (const auto& name : net_vdevs(args)) {
+    uint16_t id;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
+      std::string reason = failure_reason(eal_output, name);
+      *error = "--eal: vdev " + name + " did not start: " +
+               (reason.empty() ? "its driver rejected it (see the EAL messages above)" : reason);
+      shutdown();
+      return false;
+    }
+  }
+  if (!rte_eth_dev_is_valid_port(o.port_id)) {
+    *error = "--port-id " + std::to_string(o.port_id) +
+             ": no such port (ports found: " + port_list() + ")";
+    shutdown();
+    return false;
+  }
+  port_ = o.port_id;
+  if (!configure_port(o, error)) {
+    shutdown();
+    return false;
+  }
+  return true;
+}
+
+bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
+  const std::string label = "port " + port_label(port_);
+  rte_eth_dev_info info;
+  int rc = rte_eth_dev_info_get(port_, &info);
+  if (rc != 0) {
+    *error = label + ": cannot read device info: " + errno_text(rc);
+    return false;
+  }
+  // One queue pair per polling lcore: the workers, or the main lcore when there are none.
+  unsigned pollers = std::max(1u, rte_lcore_count() - 1);
+  unsigned q = std::min<unsigned>({pollers, info.max_rx_queues, info.max_tx_queues});
+
+  rte_eth_conf conf{};
+  uint64_t rss_hf =
+      (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+  if (q > 1 && rss_hf == 0) q = 1;  // without RSS, extra queues would receive nothing
+  if (q > 1) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    if (info.hash_key_size == sizeof kSymmetricRssKey) {
+      conf.rx_adv_conf.rss_conf.rss_key = kSymmetricRssKey;
+      conf.rx_adv_conf.rss_conf.rss_key_len = sizeof kSymmetricRssKey;
+    }
+  }
+  rc = rte_eth_dev_configure(port_, q, q, &conf);
+  if (rc != 0) {
+    *error = label + ": configure with " + std::to_string(q) + " queues failed: " + errno_text(rc);
+    return false;
+  }
+  port_configured_ = true;
+  uint16_t rxd = o.rx_descriptors, txd = o.tx_descriptors;
+  rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_, &rxd, &txd);
+  if (rc != 0) {
+    *error = label + ": descriptor counts rejected: " + errno_text(rc);
+    return false;
+  }
+
+  int socket = rte_eth_dev_socket_id(port_);
+  if (socket < 0) socket = static_cast<int>(rte_socket_id());  // vdevs have no NUMA node
+  unsigned mbufs = std::max(8191u, q * (rxd + txd + 2 * kBurst + kPoolCache) + 1024);
+  std::string pool_name = "k8c_mbuf_p" + std::to_string(port_);
+  pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, kPoolCache, 0,
+                                  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  if (!pool_) {
+    *error = label + ": cannot allocate " + std::to_string(mbufs) +
+             " mbufs: " + errno_text(rte_errno) + " (raise EAL -m)";
+    return false;
+  }
+  for (uint16_t i = 0; i < q; ++i) {
+    rc = rte_eth_rx_queue_setup(port_, i, rxd, static_cast<unsigned>(socket), nullptr, pool_);
+    if (rc == 0) rc = rte_eth_tx_queue_setup(port_, i, txd, static_cast<unsigned>(socket), nullptr);
+    if (rc != 0) {
+      *error = label + ": queue " + std::to_string(i) + " setup failed: " + errno_text(rc);
+      return false;
+    }
+  }
+  rc = rte_eth_dev_start(port_);
+  if (rc != 0) {
+    *error = label + ": cannot start: " + errno_text(rc);
+    return false;
+  }
+  port_started_ = true;
+  // Service traffic is addressed to VIPs, not to this port's MAC. Some PMDs cannot do it.
+  (void)rte_eth_promiscuous_enable(port_);
+
+  rte_ether_addr mac;
+  if (rte_eth_macaddr_get(port_, &mac) == 0) std::copy_n(mac.addr_bytes, 6, node_.mac.begin());
+  node_.tx_port = port_;
+  node_.lcores = q;
+  queues_ = static_cast<uint16_t>(q);
+
+  std::string build_error;
+  auto empty = ServiceTable::build(node_, {}, &build_error);
+  if (!empty) {
+    *error = "cannot build the initial service table: " + build_error;
+    return false;
+  }
+  tables_ = std::make_unique<Rcu<ServiceTable>>(q);
+  tables_->publish(std::move(empty));
+  for (uint16_t i = 0; i < q; ++i) {
+    LcoreOptions lo = o.lcore;
+    lo.id = i;
+    auto p = std::make_unique<Poller>(lo);
+    p->tables = tables_.get();
+    p->port = port_;
+    p->queue = i;
+    pollers_.push_back(std::move(p));
+  }
+  return true;
+}
+
+void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
+  if (pollers_.empty()) return;
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t q32 =
+      static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / hz);
+  const uint64_t duration_tsc =
+      static_cast<uint64_t>(static_cast<unsigned __int128>(duration_ns) * hz / 1'000'000'000);
+  for (auto& p : pollers_) {
+    p->stop = &stop;
+    p->duration_tsc = duration_tsc;
+    p->ns_per_tsc_q32 = q32;
+  }
+  size_t next = 0;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (next == pollers_.size()) break;  // more workers than the port has queues
+    pollers_[next]->lcore_id = lcore;
+    if (rte_eal_remote_launch(poll_loop, pollers_[next].get(), lcore) == 0) ++next;
+  }
+  if (next == 0) {  // no workers: the main lcore polls
+    pollers_[0]->lcore_id = rte_lcore_id();
+    poll_loop(pollers_[0].get());
+    next = 1;
+  }
+  rte_eal_mp_wait_lcore();
+
+  reports_.clear();
+  for (size_t i = 0; i < next; ++i) {
+    const Poller& p = *pollers_[i];
+    const LcoreStats& s = p.ctx.stats;
+    reports_.push_back({p.lcore_id, p.queue, s.rx_packets.get(), s.forwarded.get(), s.replied.get(),
+                        s.passed.get(), s.total_drops(), p.tx_failed, p.not_ours, p.iterations});
+  }
+}
+
+void EalRuntime::shutdown() {
+  if (port_started_) {
+    rte_eth_dev_stop(port_);
+    port_started_ = false;
+  }
+  if (port_configured_) {
+    rte_eth_dev_close(port_);
+    port_configured_ = false;
+  }
+  pollers_.clear();
+  tables_.reset();
+  if (pool_) {
+    rte_mempool_free(pool_);
+    pool_ = nullptr;
+  }
+  if (eal_ready_) {
+    rte_eal_cleanup();
+    eal_ready_ = false;
+  }
+}
+
+}  // namespace k8c::dp

@@ -1,0 +1,94 @@
+// The DPDK runtime around the EAL-free packet core: EAL start-up from an argument string, one
+// port with one RX/TX queue pair per polling lcore (RSS across them), the mbuf pool, the burst
+// loop that feeds pipeline.h's process_burst, and an orderly shutdown.
+//
+// Everything that can fail does so in start(), before any lcore polls, and reports one line
+// naming the problem; the loop itself cannot fail, allocate or throw.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/pipeline.h"
+#include "dataplane/rcu.h"
+#include "dataplane/service_table.h"
+
+struct rte_mempool;
+
+namespace k8c::dp {
+
+// Splits an argument string the way a POSIX shell splits words, without running one (so no
+// expansion or command substitution can happen): blanks separate words, '...' is literal,
+// "..." honours \" \\ \$ \` escapes, and a backslash outside quotes escapes the next character.
+// Returns false and sets *error on an unbalanced quote or a trailing backslash.
+bool split_args(std::string_view s, std::vector<std::string>* out, std::string* error);
+
+struct RuntimeOptions {
+  std::string eal_args;  // passed through to rte_eal_init, after the program name
+  uint16_t port_id = 0;
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  LcoreOptions lcore;  // template for every polling lcore; id is filled in per lcore
+};
+
+// What one polling lcore did, read after the loop stopped.
+struct LcoreReport {
+  unsigned lcore_id = 0;
+  uint16_t queue = 0;
+  uint64_t rx = 0, forwarded = 0, replied = 0, passed = 0, dropped = 0;
+  uint64_t tx_failed = 0;   // accepted for transmit but refused by a full TX ring
+  uint64_t not_ours = 0;    // kPassToKernel frames freed: there is no exception path yet
+  uint64_t iterations = 0;  // loop iterations, polled-empty ones included
+};
+
+class EalRuntime {
+ public:
+  EalRuntime();  // out of line: Poller is complete only in the .cpp
+  ~EalRuntime();
+  EalRuntime(const EalRuntime&) = delete;
+  EalRuntime& operator=(const EalRuntime&) = delete;
+
+  // Initialises the EAL (once per process: DPDK cannot re-initialise), configures and starts
+  // the port and publishes `initial` as the first service table. On failure everything already
+  // set up is torn down again and *error holds one line naming the problem.
+  bool start(const RuntimeOptions& options, std::string* error);
+
+  // Launches the polling loops and blocks until `stop` becomes true (a signal handler may set
+  // it) or duration_ns passes (0 = no limit). Each loop checks both itself, so no thread has to
+  // wake the others. The calling thread must be the EAL main lcore: it polls a queue itself
+  // only when the EAL gave it no worker lcores, and otherwise waits for the workers.
+  void run(const std::atomic<bool>& stop, uint64_t duration_ns);
+
+  // Stops and closes the port, frees the pool and cleans up the EAL. Idempotent.
+  void shutdown();
+
+  // The table every lcore reads; the control thread publishes new snapshots here.
+  Rcu<ServiceTable>& tables() { return *tables_; }
+  const NodeConfig& node() const { return node_; }
+  uint16_t queues() const { return queues_; }
+  std::string port_name() const;
+  const std::vector<LcoreReport>& reports() const { return reports_; }
+
+ private:
+  struct Poller;
+  static int poll_loop(void* arg);
+  bool configure_port(const RuntimeOptions& o, std::string* error);
+
+  std::vector<std::string> argv_storage_;  // EAL may keep pointers into argv
+  bool eal_ready_ = false;
+  bool port_started_ = false;
+  bool port_configured_ = false;
+  uint16_t port_ = 0;
+  uint16_t queues_ = 0;
+  rte_mempool* pool_ = nullptr;
+  NodeConfig node_;
+  std::unique_ptr<Rcu<ServiceTable>> tables_;
+  std::vector<std::unique_ptr<Poller>> pollers_;
+  std::vector<LcoreReport> reports_;
+};
+
+}  // namespace k8c::dp
