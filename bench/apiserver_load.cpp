@@ -43,6 +43,23 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
+// User + system CPU seconds the process has used.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) {
+      stime = std::stoull(f);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -163,6 +180,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::vector<double>> lat(clients);
   std::atomic<int> next{0}, errors{0};
+  double cpu0 = cpu_seconds(server.pid);
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t)
@@ -178,6 +196,7 @@ int main(int argc, char** argv) {
     });
   for (auto& th : threads) th.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  double server_cpu = cpu_seconds(server.pid) - cpu0;
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
 
@@ -274,6 +293,8 @@ int main(int argc, char** argv) {
   std::printf("| figure | k8c | reference (not run here) |\n|---|---|---|\n");
   std::printf("| creates/s | %.0f (errors %d) | target >= 10000 |\n", all.size() / secs,
               errors.load());
+  std::printf("| server CPU per create | %.0f us (%.0f creates/s per server core) | |\n",
+              server_cpu / all.size() * 1e6, all.size() / server_cpu);
   std::printf("| create latency p50 / p99 | %.2f ms / %.2f ms | target p99 < 50 ms |\n",
               percentile(all, 0.5), percentile(all, 0.99));
   std::printf("| list %zu pods (full) p50 | %.1f ms | |\n", listed, percentile(list_full, 0.5));

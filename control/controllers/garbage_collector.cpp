@@ -88,9 +88,14 @@ GarbageCollector::GarbageCollector(client::ApiClient& client, GarbageCollectorOp
     });
     w->informer->add_index(kOwnerIndex, owner_uids);
     client::EventHandlers h;
-    h.on_add = [this](const ObjectPtr& o) { controller_.enqueue(uid_of(*o)); };
-    h.on_update = [this](const ObjectPtr& old_obj, const ObjectPtr& new_obj) {
-      controller_.enqueue(uid_of(*new_obj));
+    // Only objects that name owners, or are being deleted, can need the collector; the rest
+    // (most Pods, Events, Leases) would only cost a queue round trip per write.
+    auto concerns_us = [](const Json& o) { return !owner_uids(o).empty() || being_deleted(o); };
+    h.on_add = [this, concerns_us](const ObjectPtr& o) {
+      if (concerns_us(*o)) controller_.enqueue(uid_of(*o));
+    };
+    h.on_update = [this, concerns_us](const ObjectPtr& old_obj, const ObjectPtr& new_obj) {
+      if (concerns_us(*new_obj)) controller_.enqueue(uid_of(*new_obj));
       // An owner whose reference was dropped may have been waiting for this dependent.
       auto now = owner_uids(*new_obj);
       for (const auto& u : owner_uids(*old_obj))
