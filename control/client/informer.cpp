@@ -255,6 +255,7 @@ Result<std::string> Informer::list_and_replace() {
     if (Json* arr = list.contains("items") ? &list["items"] : nullptr; arr && arr->is_array()) {
       for (Json& item : *arr) {
         stamp_kind(item, list);
+        if (opts_.transform) opts_.transform(item);
         std::string key = object_key(item);
         if (key.empty()) continue;
         if (!items.count(key)) order.push_back(key);
@@ -292,6 +293,9 @@ Result<std::string> Informer::list_and_replace() {
 }
 
 void Informer::apply(WatchEvent& ev) {
+  bool object_event = ev.type == EventType::added || ev.type == EventType::modified ||
+                      ev.type == EventType::deleted;
+  if (opts_.transform && object_event) opts_.transform(ev.object);
   switch (ev.type) {
     case EventType::added:
     case EventType::modified: {

@@ -89,6 +89,9 @@ struct InformerOptions {
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
   std::string name;  // for logs, e.g. "pods"
+  // Applied to every object before it is cached or handed to handlers, as client-go's
+  // SetTransform: a consumer that needs a few fields keeps only those, in memory and in work.
+  std::function<void(Json& obj)> transform;
 };
 
 class Informer {

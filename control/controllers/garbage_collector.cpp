@@ -81,6 +81,20 @@ GarbageCollector::GarbageCollector(client::ApiClient& client, GarbageCollectorOp
     w->res = client::Resource{k.group, k.version, k.plural, k.namespaced, k.kind};
     client::InformerOptions io;
     io.name = "gc-" + k.plural;
+    // The collector reads identity, ownership and deletion state only; caching whole objects
+    // would hold a parsed copy of every Pod in the cluster.
+    io.transform = [](Json& o) {
+      Json slim = Json::object();
+      for (const char* f : {"apiVersion", "kind"})
+        if (o.contains(f)) slim[f] = std::move(o[f]);
+      Json meta = Json::object();
+      if (Json* m = o.contains("metadata") ? &o["metadata"] : nullptr; m && m->is_object())
+        for (const char* f : {"name", "namespace", "uid", "resourceVersion", "finalizers",
+                              "ownerReferences", "deletionTimestamp"})
+          if (m->contains(f)) meta[f] = std::move((*m)[f]);
+      slim["metadata"] = std::move(meta);
+      o = std::move(slim);
+    };
     w->informer = client::make_informer(shared_client_, w->res, {}, {}, {}, io);
     w->informer->add_index(kUidIndex, [](const Json& o) {
       auto uid = uid_of(o);

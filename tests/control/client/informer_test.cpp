@@ -277,6 +277,29 @@ TEST(Informer, InitialListThenWatchEvents) {
   inf.stop();
 }
 
+TEST(Informer, TransformShapesListedAndWatchedObjects) {
+  auto lw = std::make_shared<FakeListWatcher>();
+  lw->set_objects({pod("a", "p1", 3, "node-1")}, 10);
+  InformerOptions opts = fast_options();
+  opts.transform = [](Json& o) { o.erase("spec"); };
+  Informer inf(lw, opts);
+  Recorder rec;
+  inf.add_handlers(rec.handlers());
+  inf.start();
+  ASSERT_TRUE(inf.wait_for_sync(5s));
+  rec.take(1);
+  EXPECT_FALSE(inf.store().get("a/p1")->contains("spec"));
+  EXPECT_EQ(inf.store().get("a/p1")->at("kind"), "Pod");  // stamped before the transform ran
+
+  ASSERT_TRUE(lw->wait_watch_call(1));
+  lw->push_event(EventType::modified, pod("a", "p1", 11, "node-2"));
+  EXPECT_EQ(rec.take(1), (std::vector<std::string>{"update a/p1@3->11"}));
+  auto cached = inf.store().get("a/p1");
+  EXPECT_FALSE(cached->contains("spec"));
+  EXPECT_EQ(object_resource_version(*cached), "11");
+  inf.stop();
+}
+
 TEST(Informer, BookmarkAdvancesResourceVersionAndCleanEndRewatches) {
   auto lw = std::make_shared<FakeListWatcher>();
   lw->set_objects({pod("a", "p1", 3)}, 10);
