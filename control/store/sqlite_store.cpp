@@ -309,6 +309,19 @@ void SqliteStore::Core::commit_writes(std::deque<Op>& batch, size_t begin, size_
     auto it = state.find(key);  // the writer is the only mutator, so no lock is needed to read
     return it == state.end() ? nullptr : &it->second;
   };
+  // Update and remove need the key to exist, at the expected revision when one is given.
+  auto precondition_holds = [](const Write& w, const KeyValue* cur, WriteResult& r) {
+    if (!cur) {
+      r.err = Errc::not_found;
+      return false;
+    }
+    if (w.expect_mod_revision != 0 && w.expect_mod_revision != cur->mod_revision) {
+      r.err = Errc::conflict;
+      r.current = *cur;
+      return false;
+    }
+    return true;
+  };
   try {
     wdb->exec("BEGIN IMMEDIATE");
     for (size_t k = begin; k < end; ++k) {
@@ -328,28 +341,12 @@ void SqliteStore::Core::commit_writes(std::deque<Op>& batch, size_t begin, size_
           ev.kv = KeyValue{w.key, w.value, next + 1, next + 1};
           break;
         case Write::Op::update:
-          if (!cur) {
-            r.err = Errc::not_found;
-            continue;
-          }
-          if (w.expect_mod_revision != 0 && w.expect_mod_revision != cur->mod_revision) {
-            r.err = Errc::conflict;
-            r.current = *cur;
-            continue;
-          }
+          if (!precondition_holds(w, cur, r)) continue;
           prev = cur->mod_revision;
           ev.kv = KeyValue{w.key, w.value, cur->create_revision, next + 1};
           break;
         case Write::Op::remove:
-          if (!cur) {
-            r.err = Errc::not_found;
-            continue;
-          }
-          if (w.expect_mod_revision != 0 && w.expect_mod_revision != cur->mod_revision) {
-            r.err = Errc::conflict;
-            r.current = *cur;
-            continue;
-          }
+          if (!precondition_holds(w, cur, r)) continue;
           prev = cur->mod_revision;
           r.current = *cur;
           ev.type = Event::Type::remove;

@@ -30,38 +30,7 @@ Write remove(std::string key, int64_t expect = 0) {
   return Write{Write::Op::remove, std::move(key), {}, expect};
 }
 
-// Collects watch events and errors from the watch thread for the test thread to wait on.
-struct Collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Event> events;
-  std::vector<Errc> errors;
-  int calls = 0;
-
-  WatchCallback on_events() {
-    return [this](const std::vector<Event>& evs) {
-      std::lock_guard l(mu);
-      ++calls;
-      events.insert(events.end(), evs.begin(), evs.end());
-      cv.notify_all();
-    };
-  }
-  WatchError on_error() {
-    return [this](Errc e) {
-      std::lock_guard l(mu);
-      errors.push_back(e);
-      cv.notify_all();
-    };
-  }
-  bool wait_events(size_t n) {
-    std::unique_lock l(mu);
-    return cv.wait_for(l, std::chrono::seconds(60), [&] { return events.size() >= n; });
-  }
-  bool wait_error() {
-    std::unique_lock l(mu);
-    return cv.wait_for(l, std::chrono::seconds(60), [&] { return !errors.empty(); });
-  }
-};
+using Collector = testing::Collector<Event>;
 
 TEST(SqliteStore, CreateUpdateRemoveResults) {
   TempDir dir;

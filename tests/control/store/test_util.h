@@ -7,9 +7,13 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "control/store/store.h"
 
 namespace k8c::store::testing {
 
@@ -48,6 +52,41 @@ class Gate {
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
+};
+
+// Collects watch events (store Events or cache CachedEvents) and errors from the watch thread
+// for the test thread to wait on. Waits are bounded so a broken test fails instead of hanging.
+template <typename E>
+struct Collector {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<E> events;
+  std::vector<Errc> errors;
+  int calls = 0;
+
+  std::function<void(const std::vector<E>&)> on_events() {
+    return [this](const std::vector<E>& evs) {
+      std::lock_guard l(mu);
+      ++calls;
+      events.insert(events.end(), evs.begin(), evs.end());
+      cv.notify_all();
+    };
+  }
+  std::function<void(Errc)> on_error() {
+    return [this](Errc e) {
+      std::lock_guard l(mu);
+      errors.push_back(e);
+      cv.notify_all();
+    };
+  }
+  bool wait_events(size_t n) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, std::chrono::seconds(60), [&] { return events.size() >= n; });
+  }
+  bool wait_error() {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, std::chrono::seconds(60), [&] { return !errors.empty(); });
+  }
 };
 
 }  // namespace k8c::store::testing

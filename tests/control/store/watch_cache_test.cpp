@@ -38,34 +38,7 @@ struct CountingEncoder {
   }
 };
 
-struct Collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<CachedEvent> events;
-  std::vector<Errc> errors;
-  std::function<void(const std::vector<CachedEvent>&)> on_events() {
-    return [this](const std::vector<CachedEvent>& evs) {
-      std::lock_guard l(mu);
-      events.insert(events.end(), evs.begin(), evs.end());
-      cv.notify_all();
-    };
-  }
-  std::function<void(Errc)> on_error() {
-    return [this](Errc e) {
-      std::lock_guard l(mu);
-      errors.push_back(e);
-      cv.notify_all();
-    };
-  }
-  bool wait_events(size_t n) {
-    std::unique_lock l(mu);
-    return cv.wait_for(l, std::chrono::seconds(60), [&] { return events.size() >= n; });
-  }
-  bool wait_error() {
-    std::unique_lock l(mu);
-    return cv.wait_for(l, std::chrono::seconds(60), [&] { return !errors.empty(); });
-  }
-};
+using Collector = testing::Collector<CachedEvent>;
 
 TEST(WatchCache, ListsAtConstructionAndFollows) {
   TempDir dir;
