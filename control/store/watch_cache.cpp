@@ -30,6 +30,8 @@ namespace {
 
 constexpr size_t kWatchBatch = 1000;
 
+struct WatcherState;
+
 struct State {
   mutable std::shared_mutex mu;
   std::map<std::string, CachedObject, std::less<>> objects;
@@ -39,25 +41,53 @@ struct State {
   std::atomic<int64_t> epoch{0};  // bumped by a relist
   std::atomic<int> dead{0};       // nonzero: an Errc that ended the cache (store closed)
 
+  // Readers in wait_for().
   mutable std::mutex nmu;
   mutable std::condition_variable ncv;
+
+  // Live watchers, each with its own wakeup: a commit wakes only the watchers it concerns, and
+  // the others are moved past it here, so a watcher on a quiet prefix is never mistaken for a
+  // slow one when other prefixes' writes slide the window, however late its thread runs.
+  // Lock order: mu, then reg_mu, then a watcher's wmu.
+  std::mutex reg_mu;
+  std::vector<WatcherState*> watchers;
 
   void notify() {
     { std::lock_guard l(nmu); }
     ncv.notify_all();
   }
+  // After events with `keys` were applied up to revision `to` (the caller holds mu
+  // exclusively): wakes the watchers with a key under their prefix; the others learn that
+  // nothing of theirs happened up to `to`.
+  void dispatch(const std::vector<std::string>& keys, int64_t to);
+  // Epoch and death changes concern every watcher.
+  void wake_all();
 };
 
 struct WatcherState {
   std::shared_ptr<State> st;
   std::string prefix;
-  int64_t last = 0;
   int64_t epoch = 0;
   Errc start_err = Errc::ok;
   std::function<void(const std::vector<CachedEvent>&)> on_events;
   std::function<void(Errc)> on_error;
   std::atomic<bool> stopped{false};
   std::thread thread;
+
+  std::mutex wmu;
+  std::condition_variable wcv;
+  int64_t last = 0;        // delivered up to here
+  bool signaled = true;    // an event of ours may be pending; the first scan replays the window
+  bool idle = false;       // waiting with everything delivered
+  int64_t skipped_to = 0;  // revisions up to here held nothing of ours
+
+  void wake() {
+    {
+      std::lock_guard l(wmu);
+      signaled = true;
+    }
+    wcv.notify_one();
+  }
 
   void error(Errc e) {
     if (!stopped) on_error(e);
@@ -70,33 +100,43 @@ struct WatcherState {
     }
     State& s = *st;
     for (;;) {
+      int64_t from = 0;
       {
-        std::unique_lock l(s.nmu);
-        s.ncv.wait(l, [&] {
-          return stopped || s.rev.load() > last || s.epoch.load() != epoch || s.dead.load() != 0;
+        std::unique_lock l(wmu);
+        // Nothing of ours arrived since the last scan, so the revisions skipped meanwhile count
+        // as delivered.
+        if (!signaled && skipped_to > last) last = skipped_to;
+        idle = true;
+        wcv.wait(l, [&] {
+          return stopped || signaled || s.epoch.load() != epoch || s.dead.load() != 0;
         });
+        idle = false;
+        signaled = false;
         if (stopped) return;
+        from = last;
       }
       std::vector<CachedEvent> out;
-      int64_t upto = 0;
+      int64_t upto = from;
+      bool more = false;
       Errc err = Errc::ok;
       {
         std::shared_lock l(s.mu);
         int64_t cur = s.rev.load();
-        if (s.epoch.load() != epoch || last < s.floor) {
+        if (s.epoch.load() != epoch || from < s.floor) {
           err = Errc::compacted;
-        } else if (cur <= last) {
+        } else if (cur <= from) {
           err = static_cast<Errc>(s.dead.load());  // nothing left to deliver
         } else {
           upto = cur;
           auto it = std::upper_bound(
-              s.events.begin(), s.events.end(), last,
+              s.events.begin(), s.events.end(), from,
               [](int64_t r, const CachedEvent& e) { return r < e.object.mod_revision; });
           for (; it != s.events.end(); ++it) {
             if (!it->object.key.starts_with(prefix)) continue;
             out.push_back(*it);
             if (out.size() == kWatchBatch) {
               upto = it->object.mod_revision;
+              more = upto < cur;
               break;
             }
           }
@@ -108,17 +148,49 @@ struct WatcherState {
       }
       if (stopped) return;
       if (!out.empty()) on_events(out);
+      std::lock_guard l(wmu);
       last = upto;
+      if (more) signaled = true;
     }
   }
 };
+
+void State::dispatch(const std::vector<std::string>& keys, int64_t to) {
+  std::lock_guard r(reg_mu);
+  for (WatcherState* w : watchers) {
+    bool ours = std::any_of(keys.begin(), keys.end(),
+                            [&](const std::string& k) { return k.starts_with(w->prefix); });
+    {
+      std::lock_guard l(w->wmu);
+      if (!ours) {
+        if (w->idle && !w->signaled)
+          w->last = std::max(w->last, to);
+        else
+          w->skipped_to = std::max(w->skipped_to, to);
+        continue;
+      }
+      w->signaled = true;
+    }
+    w->wcv.notify_one();
+  }
+}
+
+void State::wake_all() {
+  std::lock_guard r(reg_mu);
+  for (WatcherState* w : watchers) w->wake();
+}
 
 class CacheWatchImpl final : public CacheWatch {
  public:
   explicit CacheWatchImpl(std::shared_ptr<WatcherState> w) : w_(std::move(w)) {}
   ~CacheWatchImpl() override {
     w_->stopped = true;
-    w_->st->notify();
+    {
+      std::lock_guard r(w_->st->reg_mu);
+      auto& ws = w_->st->watchers;
+      ws.erase(std::remove(ws.begin(), ws.end(), w_.get()), ws.end());
+    }
+    w_->wake();
     if (w_->thread.get_id() == std::this_thread::get_id()) {
       w_->thread.detach();  // from inside its own callback; the thread exits after it returns
     } else {
@@ -181,6 +253,7 @@ struct WatchCache::Impl {
       if (!initial) ++st->epoch;
     }
     st->notify();
+    st->wake_all();
     follow(r.revision);
     return true;
   }
@@ -196,9 +269,12 @@ struct WatchCache::Impl {
 
   void ingest(const std::vector<Event>& evs) {
     std::vector<CachedEvent> ces;
+    std::vector<std::string> keys;
     ces.reserve(evs.size());
+    keys.reserve(evs.size());
     for (const auto& e : evs) {
       ces.push_back(CachedEvent{e.type, e.created, make(e.kv)});
+      keys.push_back(e.kv.key);
     }
     {
       std::unique_lock l(st->mu);
@@ -215,6 +291,7 @@ struct WatchCache::Impl {
         st->floor = st->events.front().object.mod_revision;
         st->events.pop_front();
       }
+      st->dispatch(keys, st->rev.load());
     }
     st->notify();
   }
@@ -224,6 +301,7 @@ struct WatchCache::Impl {
     {
       std::unique_lock l(st->mu);
       if (r > st->rev.load()) st->rev = r;
+      st->dispatch({}, st->rev.load());
     }
     st->notify();
   }
@@ -242,6 +320,7 @@ struct WatchCache::Impl {
       spdlog::error("watch cache {}: store watch ended: {}", prefix, to_string(e));
       st->dead = static_cast<int>(e);
       st->notify();
+      st->wake_all();
     }
     std::lock_guard l(watch_mu);
     --handling;
@@ -268,6 +347,7 @@ WatchCache::~WatchCache() {
   // Watchers that outlive the cache end with unavailable instead of waiting forever.
   impl_->st->dead = static_cast<int>(Errc::unavailable);
   impl_->st->notify();
+  impl_->st->wake_all();
 }
 
 std::vector<CachedObject> WatchCache::list(std::string_view prefix, int64_t* revision) const {
@@ -320,6 +400,10 @@ std::unique_ptr<CacheWatch> WatchCache::watch(
     } else {
       w->last = after;
     }
+  }
+  {
+    std::lock_guard r(impl_->st->reg_mu);
+    impl_->st->watchers.push_back(w.get());
   }
   w->thread = std::thread([w] { w->run(); });
   return std::make_unique<CacheWatchImpl>(w);

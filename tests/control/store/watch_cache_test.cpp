@@ -171,21 +171,19 @@ TEST(WatchCache, ReplaysFromWindowAndRejectsTooOld) {
   EXPECT_EQ(replay.events[3].object.mod_revision, r.revision);
 }
 
-// A watcher whose prefix sees no events is not woken by other prefixes' commits, and is not
-// mistaken for a slow one when those commits slide the window past its start.
+// A watcher whose prefix sees no events is not mistaken for a slow one when other prefixes'
+// commits slide the window past its start, however late its thread gets to run.
 TEST(WatchCache, QuietWatcherSurvivesTheWindowSlidingPastIt) {
   TempDir dir;
   SqliteStore s(dir.db());
   CountingEncoder enc;
   WatchCache cache(s, "/", enc.encoder(), 5);
-  Collector quiet, busy;
+  Collector quiet;
   auto wq = cache.watch("/quiet/", 0, quiet.on_events(), quiet.on_error());
-  auto wb = cache.watch("/busy/", 0, busy.on_events(), busy.on_error());
   int64_t last = 0;
   for (int i = 0; i < 50; ++i)
     last = s.write_sync(create("/busy/" + std::to_string(i), "v")).revision;
   ASSERT_TRUE(cache.wait_for(last, std::chrono::seconds(60)));
-  ASSERT_TRUE(busy.wait_events(50));
 
   auto r = s.write_sync(create("/quiet/a", "v"));
   ASSERT_TRUE(quiet.wait_events(1));
