@@ -482,7 +482,7 @@ const std::vector<const Param*> kPatchParams = {&kDryRun, &kFieldManager, &kFiel
 void add_kind_paths(PathWriter& pw, const Kind& k) {
   std::string def = definition_name(k);
   std::string list_def = def + "List";
-  std::string base = "/" + gv_path(k.group, k.version);
+  std::string base = gv_path(k.group, k.version).insert(0, 1, '/');
   std::string tag =
       (k.group.empty() ? std::string("core") : group_package(k.group)) + "_" + k.version;
   std::string infix = op_infix(k);
