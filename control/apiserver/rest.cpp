@@ -116,6 +116,27 @@ int64_t parse_rv(const std::string& s) {
   }
 }
 
+// Answers a failed update or removal of the call's object with its Status; false when the
+// write succeeded and the caller replies.
+bool failed_write(const CallPtr& c, const store::WriteResult& r) {
+  const api::Kind& k = *c->kind;
+  switch (r.err) {
+    case store::Errc::ok:
+      return false;
+    case store::Errc::conflict:
+      c->fail(conflict(k.group, k.plural, c->info.name,
+                       "the object has been modified; please apply your changes to the latest "
+                       "version and try again"));
+      return true;
+    case store::Errc::not_found:
+      c->fail(not_found(k.group, k.plural, c->info.name));
+      return true;
+    default:
+      c->fail(unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
+      return true;
+  }
+}
+
 }  // namespace
 
 std::optional<Json> ApiServer::Impl::current_object(const std::string& key, int64_t* mod_revision) {
@@ -355,7 +376,6 @@ void ApiServer::Impl::create(const CallPtr& c) {
 
 void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old, int64_t expect,
                                     std::function<void()> retry, int success_code) {
-  std::string name = c->info.name;
   // Nothing changed: Kubernetes answers with the stored object and writes nothing.
   Json old_cmp = old, new_cmp = obj;
   old_cmp["metadata"].erase("resourceVersion");
@@ -371,17 +391,9 @@ void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old,
   auto value = std::make_shared<std::string>(encode_for_store(obj));
   store::Write w{finalized ? store::Write::Op::remove : store::Write::Op::update, c->key(), *value,
                  expect};
-  store.write(std::move(w), [c, value, retry, name, success_code](store::WriteResult r) {
-    const api::Kind& k = *c->kind;
+  store.write(std::move(w), [c, value, retry, success_code](store::WriteResult r) {
     if (r.err == store::Errc::conflict && retry) return retry();
-    if (r.err == store::Errc::conflict)
-      return c->fail(conflict(k.group, k.plural, name,
-                              "the object has been modified; please apply your changes to the "
-                              "latest version and try again"));
-    if (r.err == store::Errc::not_found) return c->fail(not_found(k.group, k.plural, name));
-    if (r.err != store::Errc::ok)
-      return c->fail(
-          unavailable("storage: " + std::string(store::to_string(r.err)) + " " + r.message));
+    if (failed_write(c, r)) return;
     c->reply_object(success_code, with_resource_version(*value, r.revision));
   });
 }
@@ -607,15 +619,7 @@ void ApiServer::Impl::remove(const CallPtr& c) {
     auto value = std::make_shared<std::string>(encode_for_store(obj));
     store.write({store::Write::Op::update, c->key(), *value, rev},
                 [c, value](store::WriteResult r) {
-                  const api::Kind& k = *c->kind;
-                  if (r.err == store::Errc::conflict)
-                    return c->fail(conflict(k.group, k.plural, c->info.name,
-                                            "the object has been modified; please apply your "
-                                            "changes to the latest version and try again"));
-                  if (r.err == store::Errc::not_found)
-                    return c->fail(not_found(k.group, k.plural, c->info.name));
-                  if (r.err != store::Errc::ok)
-                    return c->fail(unavailable(store::to_string(r.err)));
+                  if (failed_write(c, r)) return;
                   c->reply(202, with_resource_version(*value, r.revision));
                 });
     return;
@@ -633,13 +637,7 @@ void ApiServer::Impl::remove(const CallPtr& c) {
   }
   auto body = std::make_shared<Json>(std::move(*current));
   store.write({store::Write::Op::remove, c->key(), "", rev}, [c, body](store::WriteResult r) {
-    const api::Kind& k = *c->kind;
-    if (r.err == store::Errc::conflict)
-      return c->fail(conflict(k.group, k.plural, c->info.name,
-                              "the object has been modified; please apply your changes to the "
-                              "latest version and try again"));
-    if (r.err == store::Errc::not_found) return c->fail(not_found(k.group, k.plural, c->info.name));
-    if (r.err != store::Errc::ok) return c->fail(unavailable(store::to_string(r.err)));
+    if (failed_write(c, r)) return;
     c->reply_json(200, *body);
   });
 }
