@@ -61,6 +61,7 @@ enum class DropReason : uint8_t {
   kConntrackFull,
   kTupleConflict,
   kSnatPortsExhausted,
+  kNoNeighbour,  // the next hop's MAC is not known yet (an ARP request is on its way)
   kCount,
 };
 
@@ -89,7 +90,8 @@ constexpr std::string_view drop_reason_name(DropReason r) {
                                          "no_local_backend",
                                          "conntrack_full",
                                          "tuple_conflict",
-                                         "snat_ports_exhausted"};
+                                         "snat_ports_exhausted",
+                                         "no_neighbour"};
   static_assert(std::size(kNames) == kDropReasonCount);
   auto i = static_cast<size_t>(r);
   return i < kDropReasonCount ? kNames[i] : std::string_view("invalid");

@@ -21,6 +21,25 @@ inline void set_l2(uint8_t* d, const Mac& dst, const Mac& src) {
   std::memcpy(d + 6, src.data(), 6);
 }
 
+// Addresses the frame to the next hop towards dst (network order). False when that MAC is not
+// known yet: the miss is reported (once per run of misses to one address) for the control
+// thread to resolve, and the frame is dropped; TCP's retransmission carries the connection on.
+inline bool set_next_hop(uint8_t* d, uint32_t dst, const ServiceTable& t, LcoreContext& c) {
+  if (!c.neighbours) {
+    set_l2(d, t.node().gateway_mac, t.node().mac);
+    return true;
+  }
+  const Mac* mac = c.neighbours->next_hop(dst);
+  if (mac) {
+    set_l2(d, *mac, t.node().mac);
+    return true;
+  }
+  if (c.neighbour_events && c.neighbour_events->last_miss != dst &&
+      c.neighbour_events->ring.push({NeighbourEvent::kMiss, dst, {}}))
+    c.neighbour_events->last_miss = dst;
+  return false;
+}
+
 // Deterministic across lcores, nodes and restarts, so that a flow picked up mid-stream (after
 // its conntrack entry aged out, or on another node behind ECMP) lands on the same backend.
 inline uint64_t tuple_hash(const FlowKey& k) {
@@ -165,7 +184,8 @@ Verdict new_flow(PacketView pkt, const Parsed& p, const FlowKey& key, uint64_t n
   t.backend_counters(c.options.id, f->backend).flows.add(1);
   count(c, *f, t, pkt.len);
   apply_nat(pkt.data, p, *f, false);
-  set_l2(pkt.data, t.node().gateway_mac, t.node().mac);
+  // The flow stays even if the frame cannot leave yet: the retransmission finds its backend.
+  if (!set_next_hop(pkt.data, be.ip, t, c)) return drop(c, DropReason::kNoNeighbour);
   c.stats.forwarded.add(1);
   return Verdict::forward(t.node().tx_port);
 }
@@ -177,9 +197,20 @@ Verdict handle_arp(PacketView pkt, const Parsed& p, const ServiceTable& t, Lcore
     return drop(c, DropReason::kBadArp);
   uint16_t op = bswap16(load<uint16_t>(a + 6));
   if (op != 1 && op != 2) return drop(c, DropReason::kBadArp);
+  uint32_t spa = load<uint32_t>(a + 14);
   uint32_t tpa = load<uint32_t>(a + 24);
-  // Only requests for our VIPs; the kernel owns the node address and learns from replies.
-  if (op != 1 || t.address_kind(tpa) != AddressKind::kVip) return pass(c);
+  // Glean the sender, as a host's ARP cache does; only news is reported, so a steady stream of
+  // ARP costs a lookup each.
+  if (c.neighbours && c.neighbour_events && spa != 0) {
+    Mac sha;
+    std::memcpy(sha.data(), a + 8, 6);
+    if (!c.neighbours->knows(spa, sha))
+      c.neighbour_events->ring.push({NeighbourEvent::kLearned, spa, sha});
+  }
+  // Only requests for our VIPs (and the node address when no kernel shares the port).
+  AddressKind kind = t.address_kind(tpa);
+  bool ours = kind == AddressKind::kVip || (kind == AddressKind::kNodeIp && t.node().own_node_ip);
+  if (op != 1 || !ours) return pass(c);
   const Mac& mac = t.node().mac;
   std::memcpy(a + 18, a + 8, 10);  // target hw+proto address := sender's
   std::memcpy(a + 8, mac.data(), 6);
@@ -255,7 +286,9 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
           f.expires_ns = std::min(f.expires_ns, t->backend(f.backend).drain_deadline_ns);
         count(c, f, *t, pkt.len);
         apply_nat(pkt.data, p, f, h.reply);
-        set_l2(pkt.data, t->node().gateway_mac, t->node().mac);
+        // After NAT the destination is the backend (forward) or the client (reply).
+        if (!set_next_hop(pkt.data, h.reply ? f.fwd.src : f.rev.src, *t, c))
+          return drop(c, DropReason::kNoNeighbour);
         c.stats.forwarded.add(1);
         return Verdict::forward(t->node().tx_port);
       }
@@ -266,7 +299,10 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
     if (!fe) return kind == AddressKind::kVip ? drop(c, DropReason::kNoService) : pass(c);
     return new_flow(pkt, p, key, now, *t, *fe, c);
   }
-  if (t->address_kind(p.dst) != AddressKind::kVip) return pass(c);
+  AddressKind kind = t->address_kind(p.dst);
+  if (kind == AddressKind::kNodeIp && t->node().own_node_ip && p.l4_proto == proto::kIcmp)
+    return handle_icmp(pkt, p, *t, c);
+  if (kind != AddressKind::kVip) return pass(c);
   if (p.l4_proto == proto::kIcmp) return handle_icmp(pkt, p, *t, c);
   return drop(c, DropReason::kUnknownL4Protocol);
 }

@@ -22,6 +22,7 @@
 
 #include "dataplane/affinity.h"
 #include "dataplane/conntrack.h"
+#include "dataplane/neighbour.h"
 #include "dataplane/packet.h"
 #include "dataplane/service_table.h"
 
@@ -58,7 +59,12 @@ struct LcoreContext {
   AffinityTable affinity;
   LcoreStats stats;
   const ServiceTable* table = nullptr;  // set by the loop from Rcu::current() each iteration
-  uint32_t snat_cursor = 0;             // next SNAT port to try, offset into this lcore's range
+  // Next hops, set like `table`. Null: every frame goes to NodeConfig::gateway_mac (tests,
+  // benchmarks, and a port behind a single router).
+  const NeighbourTable* neighbours = nullptr;
+  // Where gleaned MACs and unresolved next hops are reported; null: nowhere.
+  NeighbourEvents* neighbour_events = nullptr;
+  uint32_t snat_cursor = 0;  // next SNAT port to try, offset into this lcore's range
 };
 
 // Processes one frame in place. now_ns is a monotonic clock in nanoseconds.

@@ -54,7 +54,10 @@ struct ServiceSpec {
 struct NodeConfig {
   uint32_t node_ip = 0;  // host order; NodePort frontends and the SNAT source address
   Mac mac{};             // this port's MAC
-  Mac gateway_mac{};     // next hop for everything forwarded (no neighbour table yet)
+  Mac gateway_mac{};     // next hop for everything forwarded when there is no NeighbourTable
+  // No kernel shares this port (there is no exception path yet), so the data plane answers ARP
+  // and ICMP echo for the node address itself; otherwise the kernel does.
+  bool own_node_ip = false;
   uint16_t tx_port = 0;
   // SNAT source ports, split evenly between lcores so that a reply's destination port names
   // the lcore owning its flow (DPVS's per-lcore local-address port ranges; the port layer

@@ -614,6 +614,12 @@ TEST(Pipeline, EveryDropReasonIsReachableAndCounted) {
   expect_drop(ports, tcp(kExternal, 2, kNodeIp, 30100, tcp_flag::kSyn),
               DropReason::kSnatPortsExhausted);
 
+  // A neighbour table that does not know the backend's MAC yet.
+  Harness unresolved;
+  auto none = NeighbourTable::build(hton32(ipv4(10, 1, 0, 0)), hton32(0xffff0000), nullptr, {});
+  unresolved.ctx.neighbours = none.get();
+  expect_drop(unresolved, tcp(kClient, 1, kWebVip, 80, tcp_flag::kSyn), DropReason::kNoNeighbour);
+
   for (size_t i = 1; i < kDropReasonCount; ++i)
     EXPECT_TRUE(seen.count(static_cast<DropReason>(i)))
         << "untested drop reason " << drop_reason_name(static_cast<DropReason>(i));
@@ -632,6 +638,117 @@ TEST(Pipeline, BurstMatchesSinglePackets) {
   for (size_t i = 0; i < 32; ++i) EXPECT_EQ(out[i].action, Action::kForward);
   EXPECT_EQ(out[32].reason, DropReason::kTruncatedEthernet);
   maintain(1000 * kSec, h.ctx);
+}
+
+// Next hops from a NeighbourTable: the backend's MAC forward, the client's on the reply path;
+// unknown on-link addresses are reported once and dropped; ARP senders are gleaned.
+TEST(Pipeline, NextHopsComeFromTheNeighbourTable) {
+  const Mac kBackendMac{0x02, 0, 0, 0, 1, 0x01};
+  Harness h;
+  h.specs = {svc(1, "default/web:http", kWebVip, 80, {be(ipv4(10, 0, 0, 50), 8080)})};
+  h.rebuild();
+  NeighbourEvents events;
+  h.ctx.neighbour_events = &events;
+  // 10.0.0.0/24 is on-link; the client is known, the backend not yet; no gateway.
+  std::vector<NeighbourTable::Entry> known = {{hton32(kClient), kClientMac}};
+  auto nt = NeighbourTable::build(hton32(ipv4(10, 0, 0, 0)), hton32(0xffffff00), nullptr, known);
+  h.ctx.neighbours = nt.get();
+
+  Frame syn = tcp(kClient, 40000, kWebVip, 80, tcp_flag::kSyn, 0);
+  EXPECT_EQ(h.run(syn).reason, DropReason::kNoNeighbour);
+  Frame again = tcp(kClient, 40000, kWebVip, 80, tcp_flag::kSyn, 0);
+  EXPECT_EQ(h.run(again).reason, DropReason::kNoNeighbour);
+  NeighbourEvent ev;
+  ASSERT_TRUE(events.ring.pop(&ev));
+  EXPECT_EQ(ev.kind, NeighbourEvent::kMiss);
+  EXPECT_EQ(ev.ip, hton32(ipv4(10, 0, 0, 50)));
+  EXPECT_FALSE(events.ring.pop(&ev)) << "a run of misses to one address is reported once";
+
+  // The backend answers an ARP request: the sender is gleaned and reported.
+  Frame reply = arp(2, kBackendMac, ipv4(10, 0, 0, 50), kNodeIp);
+  EXPECT_EQ(h.run(reply).action, Action::kPassToKernel);
+  ASSERT_TRUE(events.ring.pop(&ev));
+  EXPECT_EQ(ev.kind, NeighbourEvent::kLearned);
+  EXPECT_EQ(ev.ip, hton32(ipv4(10, 0, 0, 50)));
+  EXPECT_EQ(ev.mac, kBackendMac);
+
+  known.push_back({ev.ip, ev.mac});
+  nt = NeighbourTable::build(hton32(ipv4(10, 0, 0, 0)), hton32(0xffffff00), nullptr, known);
+  h.ctx.neighbours = nt.get();
+  // Gleaning reports only news.
+  Frame same = arp(2, kBackendMac, ipv4(10, 0, 0, 50), kNodeIp);
+  h.run(same);
+  EXPECT_FALSE(events.ring.pop(&ev));
+
+  Frame retry = tcp(kClient, 40000, kWebVip, 80, tcp_flag::kSyn, 0);
+  ASSERT_EQ(h.run(retry).action, Action::kForward);
+  EXPECT_EQ(dst_mac(retry), kBackendMac);
+  EXPECT_EQ(src_mac(retry), kNodeMac);
+  Frame synack = tcp(ipv4(10, 0, 0, 50), 8080, kClient, 40000, tcp_flag::kSyn | tcp_flag::kAck);
+  ASSERT_EQ(h.run(synack).action, Action::kForward);
+  EXPECT_EQ(dst_mac(synack), kClientMac);
+  EXPECT_EQ(src_ip(synack), kWebVip);
+
+  // Off-link destinations go to the gateway once it is known.
+  EXPECT_EQ(nt->next_hop(hton32(kExternal)), nullptr);
+  auto with_gw =
+      NeighbourTable::build(hton32(ipv4(10, 0, 0, 0)), hton32(0xffffff00), &kGatewayMac, known);
+  ASSERT_TRUE(with_gw->next_hop(hton32(kExternal)));
+  EXPECT_EQ(*with_gw->next_hop(hton32(kExternal)), kGatewayMac);
+  EXPECT_EQ(with_gw->next_hop(hton32(ipv4(10, 0, 0, 99))), nullptr);
+}
+
+// With no kernel behind the port, the node address is the data plane's to answer for.
+TEST(Pipeline, OwnNodeIpAnswersArpAndPing) {
+  Harness h;
+  Frame who = arp(1, kClientMac, kClient, kNodeIp);
+  EXPECT_EQ(h.run(who).action, Action::kPassToKernel);
+  h.node.own_node_ip = true;
+  h.rebuild();
+  Frame who2 = arp(1, kClientMac, kClient, kNodeIp);
+  ASSERT_EQ(h.run(who2).action, Action::kReply);
+  EXPECT_EQ(dst_mac(who2), kClientMac);
+  EXPECT_EQ(get32(who2.data() + kEthHdrLen + 14), kNodeIp);  // sender protocol address
+  Frame ping = icmp_echo(kClient, kNodeIp, 7, 1);
+  ASSERT_EQ(h.run(ping).action, Action::kReply);
+  EXPECT_EQ(src_ip(ping), kNodeIp);
+  EXPECT_EQ(ip_checksum(ping), ip_checksum_recomputed(ping));
+}
+
+TEST(Neighbour, ArpRequestFrame) {
+  uint8_t buf[64];
+  EXPECT_EQ(build_arp_request(buf, 59, kNodeMac, 0, 0), 0);
+  ASSERT_EQ(build_arp_request(buf, sizeof buf, kNodeMac, hton32(kNodeIp), hton32(kClient)), 60);
+  Frame f(buf, buf + 60);
+  EXPECT_EQ(dst_mac(f), (Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}));
+  EXPECT_EQ(src_mac(f), kNodeMac);
+  EXPECT_EQ(get16(f.data() + 12), proto::kEtherArp);
+  EXPECT_EQ(get16(f.data() + kEthHdrLen + 6), 1);
+  EXPECT_EQ(get32(f.data() + kEthHdrLen + 14), kNodeIp);
+  EXPECT_EQ(get32(f.data() + kEthHdrLen + 24), kClient);
+  // The pipeline of another node answers it... and ours gleans the sender.
+  Harness h;
+  NeighbourEvents events;
+  auto nt = NeighbourTable::build(0, 0, nullptr, {});
+  h.ctx.neighbours = nt.get();
+  h.ctx.neighbour_events = &events;
+  h.run(f);
+  NeighbourEvent ev;
+  ASSERT_TRUE(events.ring.pop(&ev));
+  EXPECT_EQ(ev.mac, kNodeMac);
+}
+
+TEST(Neighbour, RingIsBoundedAndOrdered) {
+  SpscRing<int, 4> r;
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(r.push(i));
+  EXPECT_FALSE(r.push(4));
+  int v;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(r.pop(&v));
+    EXPECT_EQ(v, i);
+  }
+  EXPECT_FALSE(r.pop(&v));
+  EXPECT_TRUE(r.empty());
 }
 
 }  // namespace
