@@ -164,4 +164,85 @@ std::string get_string(const Json& obj, std::initializer_list<std::string_view> 
   return v && v->is_string() ? v->get<std::string>() : fallback;
 }
 
+namespace {
+
+// Hand-written because nlohmann offers no way to locate a member's text without building the
+// whole DOM, which is what this exists to avoid.
+struct Scanner {
+  std::string_view s;
+  size_t i = 0;
+
+  bool done() const { return i >= s.size(); }
+  void skip_ws() {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) ++i;
+  }
+  // At an opening quote: moves past the closing one.
+  bool skip_string() {
+    for (++i; i < s.size(); ++i) {
+      if (s[i] == '\\') {
+        ++i;
+      } else if (s[i] == '"') {
+        ++i;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool skip_value() {
+    if (done()) return false;
+    char c = s[i];
+    if (c == '"') return skip_string();
+    if (c == '{' || c == '[') {
+      int depth = 0;
+      while (i < s.size()) {
+        char d = s[i];
+        if (d == '"') {
+          if (!skip_string()) return false;
+          continue;
+        }
+        if (d == '{' || d == '[') ++depth;
+        if (d == '}' || d == ']') {
+          if (--depth == 0) {
+            ++i;
+            return true;
+          }
+        }
+        ++i;
+      }
+      return false;
+    }
+    size_t start = i;
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
+           s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+      ++i;
+    return i > start;
+  }
+};
+
+}  // namespace
+
+std::string_view json_member(std::string_view object, std::string_view key) {
+  Scanner sc{object};
+  sc.skip_ws();
+  if (sc.done() || object[sc.i] != '{') return {};
+  ++sc.i;
+  for (;;) {
+    sc.skip_ws();
+    if (sc.done() || object[sc.i] != '"') return {};
+    size_t key_start = sc.i + 1;
+    if (!sc.skip_string()) return {};
+    std::string_view name = object.substr(key_start, sc.i - 1 - key_start);
+    sc.skip_ws();
+    if (sc.done() || object[sc.i] != ':') return {};
+    ++sc.i;
+    sc.skip_ws();
+    size_t value_start = sc.i;
+    if (!sc.skip_value()) return {};
+    if (name == key) return object.substr(value_start, sc.i - value_start);
+    sc.skip_ws();
+    if (sc.done() || object[sc.i] != ',') return {};
+    ++sc.i;
+  }
+}
+
 }  // namespace k8c

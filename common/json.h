@@ -35,4 +35,11 @@ inline const Json* find_path(const Json& obj, std::initializer_list<std::string_
 std::string get_string(const Json& obj, std::initializer_list<std::string_view> path,
                        std::string fallback = {});
 
+// The text of a top-level member's value in an encoded JSON object, found without parsing the
+// object: for splicing a part of an already-encoded object (the API server's metadata-only
+// views) at a fraction of a parse. Empty when the member is absent or the text is not a
+// well-formed object up to that member. Keys are compared as written, so a key spelled with
+// escapes does not match.
+std::string_view json_member(std::string_view object, std::string_view key);
+
 }  // namespace k8c

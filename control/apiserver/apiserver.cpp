@@ -55,6 +55,11 @@ bool Call::wants_table() const {
   return accept && accept->find("as=Table") != std::string::npos;
 }
 
+bool Call::wants_metadata() const {
+  const std::string* accept = request.header("Accept");
+  return accept && !wants_table() && accept->find("as=PartialObjectMetadata") != std::string::npos;
+}
+
 std::string Call::key() const {
   return object_key(*kind, info.namespace_, info.name);
 }

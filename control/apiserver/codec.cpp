@@ -99,6 +99,16 @@ store::Encoder wire_encoder() {
   return [](const store::KeyValue& kv) { return with_resource_version(kv.value, kv.mod_revision); };
 }
 
+std::string partial_object_metadata(std::string_view object) {
+  std::string_view meta = json_member(object, "metadata");
+  std::string out;
+  out.reserve(64 + meta.size());
+  out += R"({"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":)";
+  out += meta.empty() ? std::string_view("{}") : meta;
+  out += '}';
+  return out;
+}
+
 std::string list_body(std::string_view api_version, std::string_view list_kind,
                       std::string_view resource_version, std::string_view continue_token,
                       const std::vector<std::shared_ptr<const std::string>>& items,

@@ -30,6 +30,11 @@ std::string encode_for_store(Json obj);
 std::string with_resource_version(std::string_view stored, int64_t revision);
 store::Encoder wire_encoder();
 
+// The PartialObjectMetadata view of an encoded object: its metadata spliced out of the bytes,
+// without parsing the object.
+std::string partial_object_metadata(std::string_view object);
+inline constexpr std::string_view kMetaApiVersion = "meta.k8s.io/v1";
+
 // A List response assembled from already-encoded items.
 std::string list_body(std::string_view api_version, std::string_view list_kind,
                       std::string_view resource_version, std::string_view continue_token,

@@ -46,6 +46,8 @@ struct Call {
   bool has_param(std::string_view key) const;
   bool dry_run() const { return param("dryRun") == "All"; }
   bool wants_table() const;
+  // Accept asks for PartialObjectMetadata(List): client-go's metadata client and informers.
+  bool wants_metadata() const;
   std::string key() const;  // storage key of the addressed object
 
   void reply(int status, std::string body);

@@ -196,6 +196,7 @@ void ApiServer::Impl::get(const CallPtr& c) {
                          api::to_table(*c->kind, {&parsed}, c->param("includeObject", "Metadata"),
                                        {{"resourceVersion", std::to_string(obj->mod_revision)}}));
   }
+  if (c->wants_metadata()) return c->reply(200, partial_object_metadata(*obj->bytes));
   c->reply(200, *obj->bytes);
 }
 
@@ -277,6 +278,11 @@ void ApiServer::Impl::list(const CallPtr& c) {
     Json meta = {{"resourceVersion", rv}};
     if (!next_token.empty()) meta["continue"] = next_token;
     return c->reply_json(200, api::to_table(k, ptrs, c->param("includeObject", "Metadata"), meta));
+  }
+  if (c->wants_metadata()) {
+    for (auto& b : items) b = std::make_shared<const std::string>(partial_object_metadata(*b));
+    return c->reply(200, list_body(kMetaApiVersion, "PartialObjectMetadataList", rv, next_token,
+                                   items, remaining));
   }
   c->reply(200, list_body(k.api_version(), k.kind + "List", rv, next_token, items, remaining));
 }

@@ -38,6 +38,7 @@ struct WatchStream {
   CallPtr call;
   Filter filter;
   bool table = false;
+  bool metadata = false;  // PartialObjectMetadata events
   bool bookmarks = false;
   std::chrono::steady_clock::time_point deadline;
   std::chrono::steady_clock::time_point last_bookmark;
@@ -46,28 +47,30 @@ struct WatchStream {
   bool ended = false;
   std::unique_ptr<store::CacheWatch> handle;
 
-  bool filtered() const { return filter.active() || table; }
-
   // Caller holds mu.
   void send(const char* type, const store::Bytes& bytes) {
     if (ended) return;
     auto& w = call->responder;
-    if (!filtered()) {
-      w->write_chunk(envelope_open(type));
-      w->write_chunk(bytes);
-      w->write_chunk(envelope_close());
-    } else {
+    if (filter.active() || table) {
       Json obj = Json::parse(*bytes);
       if (!filter.matches(obj)) return;
-      Json ev = {{"type", type}};
-      if (table)
+      if (table) {
+        Json ev = {{"type", type}};
         ev["object"] =
             api::to_table(*call->kind, {&obj}, call->param("includeObject", "Metadata"),
                           {{"resourceVersion", get_string(obj, {"metadata", "resourceVersion"})}});
-      else
-        ev["object"] = std::move(obj);
-      w->write_chunk(shared(ev.dump() + "\n"));
+        w->write_chunk(shared(ev.dump() + "\n"));
+        return check_backlog();
+      }
     }
+    w->write_chunk(envelope_open(type));
+    w->write_chunk(metadata ? shared(partial_object_metadata(*bytes)) : bytes);
+    w->write_chunk(envelope_close());
+    check_backlog();
+  }
+
+  void check_backlog() {
+    auto& w = call->responder;
     if (w->pending_bytes() > kMaxPendingBytes) {
       spdlog::warn("dropping watch {} {}: client is {} bytes behind", call->kind->plural,
                    call->request.remote, w->pending_bytes());
@@ -99,6 +102,7 @@ void ApiServer::Impl::watch(const CallPtr& c) {
   if (!filter) return c->fail(err);
   ws->filter = std::move(*filter);
   ws->table = c->wants_table();
+  ws->metadata = c->wants_metadata();
   ws->bookmarks = c->param("allowWatchBookmarks") == "true";
   int64_t timeout = 1800;
   if (auto t = c->param("timeoutSeconds"); !t.empty()) {

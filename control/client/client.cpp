@@ -79,9 +79,23 @@ std::shared_ptr<ApiClient> ApiClient::from_kubeconfig_file(const std::string& pa
   return std::make_shared<ApiClient>(*kc);
 }
 
-std::vector<http::Header> ApiClient::headers(std::string_view content_type) const {
+namespace {
+
+// What a metadata-only list or watch asks for. Plain JSON stays acceptable, so a server without
+// metadata views still answers (with whole objects, which the caller can slim itself).
+std::string_view accept_for(const ListOptions& o) {
+  if (!o.metadata_only) return ApiClient::kAcceptJson;
+  return o.watch ? "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+                 : "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                   "application/json";
+}
+
+}  // namespace
+
+std::vector<http::Header> ApiClient::headers(std::string_view content_type,
+                                             std::string_view accept) const {
   std::vector<http::Header> h;
-  h.push_back({"Accept", "application/json"});
+  h.push_back({"Accept", std::string(accept)});
   h.push_back({"User-Agent", config_.user_agent});
   if (!content_type.empty()) h.push_back({"Content-Type", std::string(content_type)});
   if (!config_.token.empty()) h.push_back({"Authorization", "Bearer " + config_.token});
@@ -107,7 +121,7 @@ void ApiClient::release(std::unique_ptr<http::Client> conn) {
 
 Result<Json> ApiClient::request(std::string_view method, const std::string& target,
                                 const Json* body, std::string_view content_type,
-                                Cancellation* cancel) {
+                                Cancellation* cancel, std::string_view accept) {
   std::string payload = body ? body->dump() : std::string();
   std::unique_ptr<http::Client> conn;
   http::Response resp;
@@ -116,7 +130,7 @@ Result<Json> ApiClient::request(std::string_view method, const std::string& targ
     if (cancel && !cancel->attach(conn.get())) return cancelled_error();
     try {
       resp = conn->request(method, config_.path_prefix + target, payload,
-                           headers(body ? content_type : std::string_view{}));
+                           headers(body ? content_type : std::string_view{}, accept));
     } catch (...) {
       if (cancel) cancel->detach();
       throw;
@@ -151,7 +165,7 @@ Result<Json> ApiClient::list(const Resource& res, std::string_view ns, const Lis
   o.watch = false;
   std::string q = list_query(o);
   std::string target = resource_path(res, ns) + (q.empty() ? "" : "?" + q);
-  return request("GET", target, nullptr, "application/json", cancel);
+  return request("GET", target, nullptr, "application/json", cancel, accept_for(o));
 }
 
 std::string ApiClient::namespace_of(const Resource& res, const Json& obj) const {
@@ -231,7 +245,7 @@ Result<void> ApiClient::watch(const Resource& res, std::string_view ns, const Li
     http::Client conn(hopts);
     if (cancel && !cancel->attach(&conn)) return cancelled_error();
     try {
-      resp = conn.stream("GET", target, headers({}), [&](std::string_view data) {
+      resp = conn.stream("GET", target, headers({}, accept_for(o)), [&](std::string_view data) {
         if (raw.size() < kRawLimit) raw.append(data.substr(0, kRawLimit - raw.size()));
         if (cancel && cancel->cancelled()) return false;
         return decoder.feed(data, on_event) && !decoder.stopped();

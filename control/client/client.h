@@ -96,13 +96,16 @@ class ApiClient {
   // is sent when non-null. A 2xx response's JSON body is returned (an empty body as null).
   Result<Json> request(std::string_view method, const std::string& target, const Json* body,
                        std::string_view content_type = "application/json",
-                       Cancellation* cancel = nullptr);
+                       Cancellation* cancel = nullptr, std::string_view accept = kAcceptJson);
+
+  static constexpr std::string_view kAcceptJson = "application/json";
 
   const std::string& default_namespace() const { return config_.default_namespace; }
   const ClientConfig& config() const { return config_; }
 
  private:
-  std::vector<http::Header> headers(std::string_view content_type) const;
+  std::vector<http::Header> headers(std::string_view content_type,
+                                    std::string_view accept = kAcceptJson) const;
   std::unique_ptr<http::Client> acquire();
   void release(std::unique_ptr<http::Client> conn);
   std::string namespace_of(const Resource& res, const Json& obj) const;

@@ -236,6 +236,7 @@ Result<std::string> Informer::list_and_replace() {
   std::string rv;
   ListOptions opts;
   opts.limit = opts_.page_size;
+  opts.metadata_only = opts_.metadata_only;
   for (;;) {
     auto page = lw_->list(opts);
     if (!page) {
@@ -360,6 +361,7 @@ void Informer::run() {
       ListOptions opts;
       opts.watch = true;
       opts.allow_watch_bookmarks = true;
+      opts.metadata_only = opts_.metadata_only;
       opts.resource_version = resource_version();
       std::uniform_int_distribution<int64_t> dist(
           opts_.min_watch_timeout.count(),

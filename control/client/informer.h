@@ -92,6 +92,9 @@ struct InformerOptions {
   // Applied to every object before it is cached or handed to handlers, as client-go's
   // SetTransform: a consumer that needs a few fields keeps only those, in memory and in work.
   std::function<void(Json& obj)> transform;
+  // Lists and watches PartialObjectMetadata (ListOptions::metadata_only): for consumers that
+  // read metadata only, the bytes on the wire and the parsing shrink to the metadata.
+  bool metadata_only = false;
 };
 
 class Informer {

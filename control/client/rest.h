@@ -66,6 +66,9 @@ struct ListOptions {
   bool watch = false;
   bool allow_watch_bookmarks = false;
   std::optional<int64_t> timeout_seconds;  // server-side end of a watch (or list)
+  // Ask for PartialObjectMetadata(List) instead of whole objects, as client-go's metadata client
+  // does: the server sends apiVersion, kind and metadata only.
+  bool metadata_only = false;
 };
 
 struct DeleteOptions {

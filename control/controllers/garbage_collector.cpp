@@ -82,11 +82,12 @@ GarbageCollector::GarbageCollector(client::ApiClient& client, GarbageCollectorOp
     client::InformerOptions io;
     io.name = "gc-" + k.plural;
     // The collector reads identity, ownership and deletion state only; caching whole objects
-    // would hold a parsed copy of every Pod in the cluster.
-    io.transform = [](Json& o) {
-      Json slim = Json::object();
-      for (const char* f : {"apiVersion", "kind"})
-        if (o.contains(f)) slim[f] = std::move(o[f]);
+    // would hold a parsed copy of every Pod in the cluster, and receiving them would parse every
+    // Pod write a second time. So it asks for metadata only, like Kubernetes' collector, and
+    // keeps the fields it reads (also when a server answers with whole objects).
+    io.metadata_only = true;
+    io.transform = [api_version = w->res.api_version(), kind = k.kind](Json& o) {
+      Json slim = {{"apiVersion", api_version}, {"kind", kind}};
       Json meta = Json::object();
       if (Json* m = o.contains("metadata") ? &o["metadata"] : nullptr; m && m->is_object())
         for (const char* f : {"name", "namespace", "uid", "resourceVersion", "finalizers",

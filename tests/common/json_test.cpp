@@ -181,5 +181,26 @@ TEST(Json, PathHelpers) {
   EXPECT_EQ(get_string(obj, {"nope"}), "");
 }
 
+TEST(JsonMember, FindsTopLevelMembersWithoutParsing) {
+  std::string_view obj =
+      R"( {"kind":"Pod", "spec":{"metadata":"decoy","a":[1,{"b":"}"}]},)"
+      R"("metadata" : {"name":"x","labels":{"q":"say \"}\" twice"}} , "n": -1.5e3, "t":true})";
+  EXPECT_EQ(json_member(obj, "kind"), "\"Pod\"");
+  EXPECT_EQ(json_member(obj, "metadata"), R"({"name":"x","labels":{"q":"say \"}\" twice"}})");
+  EXPECT_EQ(json_member(obj, "n"), "-1.5e3");
+  EXPECT_EQ(json_member(obj, "t"), "true");
+  EXPECT_EQ(json_member(obj, "absent"), "");
+  // What json_member returns parses as the member nlohmann sees.
+  Json parsed = Json::parse(obj);
+  EXPECT_EQ(Json::parse(json_member(obj, "spec")), parsed["spec"]);
+}
+
+TEST(JsonMember, MalformedTextYieldsNothing) {
+  for (std::string_view bad : {"", "[]", "{", R"({"a")", R"({"a":)", R"({"a":"open)",
+                               R"({"a":{"b":1})", R"({"a":1 "metadata":{}})", "{metadata:{}}"}) {
+    EXPECT_EQ(json_member(bad, "metadata"), "") << bad;
+  }
+}
+
 }  // namespace
 }  // namespace k8c

@@ -2,14 +2,9 @@
 // and Orphan deletion, dangling references with and without a remaining owner.
 #include "control/controllers/garbage_collector.h"
 
-#include "common/pki.h"
-#include "control/apiserver/apiserver.h"
-#include "control/store/store.h"
+#include "tests/control/local_api_server.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
 #include <functional>
 #include <thread>
 
@@ -17,7 +12,6 @@ namespace k8c::controllers {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 using client::resources::configmaps;
 
 // Generous: the collector is asynchronous, and this bounds a failure, not a speed.
@@ -33,35 +27,8 @@ bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit = 
 class GarbageCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "k8c-gc-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto ca = pki::make_ca("test-ca");
-    auto server = pki::issue(ca, "kube-apiserver", {}, {"127.0.0.1"}, /*server=*/true);
-    auto admin = pki::issue(ca, "admin", {"system:masters"}, {}, /*server=*/false);
-    pki::write_file(path("ca.crt"), ca.cert_pem, false);
-    pki::write_file(path("server.crt"), server.cert_pem, false);
-    pki::write_file(path("server.key"), server.key_pem, true);
-    pki::write_file(path("admin.crt"), admin.cert_pem, false);
-    pki::write_file(path("admin.key"), admin.key_pem, true);
-
-    store_ = store::open("sqlite://" + path("state.db"));
-    api_ = std::make_unique<apiserver::ApiServer>(*store_, apiserver::Options{});
-    api_->bootstrap();
-    http::ServerOptions so;
-    so.tls = http::TlsServerConfig{path("server.crt"), path("server.key"), path("ca.crt")};
-    server_ = std::make_unique<http::Server>(so, api_->handler());
-    server_->start();
-
-    client::ClientConfig cfg;
-    cfg.http.host = "127.0.0.1";
-    cfg.http.port = server_->port();
-    cfg.http.tls = true;
-    cfg.http.ca_file = path("ca.crt");
-    cfg.http.cert_file = path("admin.crt");
-    cfg.http.key_file = path("admin.key");
-    cfg.http.timeout = 10s;
-    client_ = std::make_unique<client::ApiClient>(cfg);
+    api_ = std::make_unique<testing::LocalApiServer>();
+    client_ = &api_->client();
     gc_ = std::make_unique<GarbageCollector>(*client_);
     gc_->start();
     ASSERT_TRUE(eventually([&] { return gc_->has_synced(); }));
@@ -70,14 +37,8 @@ class GarbageCollectorTest : public ::testing::Test {
   void TearDown() override {
     if (gc_) gc_->stop();
     gc_.reset();
-    client_.reset();
-    if (server_) server_->stop();
     api_.reset();
-    if (store_) store_->close();
-    fs::remove_all(dir_);
   }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Creates a ConfigMap; returns its uid.
   std::string create(const std::string& name, Json owner_refs = nullptr,
@@ -110,11 +71,8 @@ class GarbageCollectorTest : public ::testing::Test {
     ASSERT_TRUE(res) << res.error().to_string();
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<apiserver::ApiServer> api_;
-  std::unique_ptr<http::Server> server_;
-  std::unique_ptr<client::ApiClient> client_;
+  std::unique_ptr<testing::LocalApiServer> api_;
+  client::ApiClient* client_ = nullptr;
   std::unique_ptr<GarbageCollector> gc_;
 };
 
