@@ -1,0 +1,1314 @@
+// The ingress proxy. See proxy.h for the behaviour; this file is organised as:
+//   Shared    process-wide state: options, TLS context cache, metric families, connection count
+//   Worker    one thread: io_context, listeners, route reader, upstream pools, endpoint health
+//   Conn      one client connection, one coroutine: read head, route, forward, stream back
+//
+// Coroutines (asio::awaitable) keep each connection's logic sequential. Errors come back as
+// error codes (redirect_error), never as exceptions. Timeouts are timers that cancel the socket
+// an operation waits on; a generation number makes a timer that fires after its operation
+// completed harmless.
+#include "ingress/proxy.h"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+// Boost.Asio 1.74 uses std::exchange without including <utility>.
+#include <utility>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include "common/http.h"
+#include "common/metrics.h"
+#include "ingress/host.h"
+#include "ingress/http_parser.h"
+#include "ingress/tls_context.h"
+
+namespace k8c::ingress {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+template <class T>
+using Task = asio::awaitable<T>;
+using TlsStream = ssl::stream<tcp::socket>;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+inline auto ec_token(error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable, ec);
+}
+
+constexpr size_t kBufferSize = 16 * 1024;
+// After an error answer, how long and how much we keep reading (and discarding) before closing,
+// so the client reads our answer instead of a reset caused by its unread upload.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = 64 << 20;
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+struct EndpointState {
+  std::string key;  // "address:port"
+  std::vector<tcp::socket> idle;
+  uint32_t fails = 0;
+  Clock::time_point ejected_until{};
+  uint32_t active = 0;
+};
+
+bool ejected(const EndpointState& e, Clock::time_point now) {
+  return e.ejected_until > now;
+}
+
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) out.push_back(buf[--n]);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20 || c >= 0x7f) {
+      // Bytes outside printable ASCII are escaped one by one, so a log line is valid JSON even
+      // when a client sends invalid UTF-8 in its target.
+      static constexpr char kHex[] = "0123456789abcdef";
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.push_back('"');
+}
+
+std::pair<std::string, std::string> split_host_port(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    throw std::runtime_error("listen address '" + listen + "' is not HOST:PORT");
+  std::string host = listen.substr(0, colon);
+  std::string port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  return {host, port};
+}
+
+tcp::endpoint parse_listen(const std::string& listen, uint16_t port_override) {
+  auto [host, port_text] = split_host_port(listen);
+  error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec)
+    throw std::runtime_error("listen address '" + listen + "': '" + host +
+                             "' is not an IP address");
+  unsigned long port = 0;
+  if (port_text.empty() || port_text.size() > 5)
+    throw std::runtime_error("listen address '" + listen + "': bad port");
+  for (char c : port_text) {
+    if (c < '0' || c > '9') throw std::runtime_error("listen address '" + listen + "': bad port");
+    port = port * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (port > 65535) throw std::runtime_error("listen address '" + listen + "': port out of range");
+  return {addr, port_override ? port_override : static_cast<uint16_t>(port)};
+}
+
+// Dot segments ("/a/../b"), raw or percent-encoded, are refused: the route table matches paths
+// byte for byte, and a backend that resolves them would serve a path another rule owns.
+bool safe_path(std::string_view path) {
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t end = path.find('/', i);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view seg = path.substr(i, end - i);
+    int dots = 0;
+    bool other = false;
+    for (size_t j = 0; j < seg.size() && !other;) {
+      if (seg[j] == '.') {
+        ++dots;
+        ++j;
+      } else if (seg[j] == '%' && j + 3 <= seg.size() && seg[j + 1] == '2' &&
+                 (seg[j + 2] == 'e' || seg[j + 2] == 'E')) {
+        ++dots;
+        j += 3;
+      } else {
+        other = true;
+      }
+    }
+    if (!other && (dots == 1 || dots == 2)) return false;
+    if (path.find('\\', i) < end) return false;
+    i = end + 1;
+  }
+  return true;
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-connection",
+                                                "te",
+                                                "trailer",
+                                                "transfer-encoding",
+                                                "upgrade",
+                                                "proxy-authenticate",
+                                                "proxy-authorization"};
+  for (auto n : kNames) {
+    if (iequals(name, n)) return true;
+  }
+  return false;
+}
+
+// Headers we set ourselves on the way up; the client's values are never trusted.
+bool is_ours(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "x-forwarded-for",  "x-forwarded-proto", "x-forwarded-host",
+      "x-forwarded-port", "x-real-ip",         "x-request-id",
+      "forwarded",        "content-length",    "expect"};
+  for (auto n : kNames) {
+    if (iequals(name, n)) return true;
+  }
+  return false;
+}
+
+// True when `name` is listed in a Connection header of `msg` (those are hop-by-hop too).
+bool named_by_connection(const HttpParser& msg, std::string_view name) {
+  for (const HeaderRef& h : msg.headers()) {
+    if (!iequals(msg.name(h), "connection")) continue;
+    std::string_view v = msg.value(h);
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (iequals(tok, name)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---- Shared ----
+
+struct Shared {
+  Shared(const RouteTableHolder& h, ProxyOptions o) : holder(h), opt(std::move(o)) {
+    if (opt.metrics) {
+      requests = &opt.metrics->counter("k8c_ingress_requests_total",
+                                       "Requests by route host, route path and status class.",
+                                       {"host", "path", "status"});
+      upstream_errors = &opt.metrics->counter(
+          "k8c_ingress_upstream_errors_total",
+          "Failed upstream attempts by reason (refused, timeout, reset, bad_response).",
+          {"reason"});
+      rejected = &opt.metrics
+                      ->counter("k8c_ingress_connections_rejected_total",
+                                "Connections closed at accept because of the cap.")
+                      .get();
+      active =
+          &opt.metrics->gauge("k8c_ingress_connections_active", "Open client connections.").get();
+    }
+  }
+
+  metrics::Counter& series(const Route* r, int status_class) {
+    static constexpr const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    std::string host = r ? (r->host.empty() ? "*" : r->host) : "_no_route";
+    std::string path = r ? (r->is_default_backend ? "_default" : r->path) : "_no_route";
+    std::lock_guard lock(labels_mu);
+    auto key = std::make_pair(host, path);
+    if (!labelled.count(key)) {
+      // Bounded cardinality: past the cap, new routes share one series.
+      if (labelled.size() >= opt.metrics_max_routes) {
+        host = path = "_other";
+      } else {
+        labelled.insert(std::move(key));
+      }
+    }
+    return requests->labels({host, path, kClasses[status_class]});
+  }
+
+  void upstream_error(const char* reason) {
+    if (upstream_errors) upstream_errors->labels({reason}).inc();
+  }
+
+  const RouteTableHolder& holder;
+  ProxyOptions opt;
+  TlsContextCache tls_cache;
+  std::atomic<size_t> connections{0};
+  uint16_t http_port = 0;
+  uint16_t https_port = 0;
+  metrics::Family<metrics::Counter>* requests = nullptr;
+  metrics::Family<metrics::Counter>* upstream_errors = nullptr;
+  metrics::Counter* rejected = nullptr;
+  metrics::Gauge* active = nullptr;
+  std::mutex labels_mu;
+  std::set<std::pair<std::string, std::string>> labelled;
+};
+
+// ---- Worker ----
+
+struct Worker {
+  explicit Worker(Shared& s) : shared(s), reader(s.holder), rng(std::random_device{}()) {}
+
+  EndpointState& endpoint_state(const Endpoint& e) {
+    key_scratch.assign(e.address);
+    key_scratch.push_back(':');
+    append_uint(key_scratch, e.port);
+    auto it = endpoints.find(std::string_view(key_scratch));
+    if (it == endpoints.end()) {
+      it = endpoints.emplace(key_scratch, EndpointState{}).first;
+      it->second.key = key_scratch;
+    }
+    return it->second;
+  }
+
+  // Forgets per-table caches when a new table was published: they are keyed by pointers into
+  // the old table.
+  void sync_generation() {
+    uint64_t g = shared.holder.generation();
+    if (g != generation) {
+      generation = g;
+      cursors.clear();
+      counters.clear();
+    }
+  }
+
+  void count(const Route* r, int status) {
+    if (!shared.requests) return;
+    int cls = status / 100 - 1;
+    if (cls < 0 || cls > 4) cls = 4;
+    auto& slot = counters[r][static_cast<size_t>(cls)];
+    if (!slot) slot = &shared.series(r, cls);
+    slot->inc();
+  }
+
+  void note_failure(EndpointState& e) {
+    if (++e.fails >= shared.opt.max_fails) {
+      e.fails = 0;
+      e.ejected_until = Clock::now() + shared.opt.fail_timeout;
+      spdlog::info("ingress: endpoint {} ejected for {} ms after {} consecutive failures", e.key,
+                   shared.opt.fail_timeout.count(), shared.opt.max_fails);
+    }
+  }
+
+  void make_request_id(char (&out)[32]) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    uint64_t a = rng(), b = rng();
+    for (int i = 0; i < 16; ++i) out[i] = kHex[(a >> (i * 4)) & 15];
+    for (int i = 0; i < 16; ++i) out[16 + i] = kHex[(b >> (i * 4)) & 15];
+  }
+
+  Shared& shared;
+  asio::io_context io{1};
+  std::optional<tcp::acceptor> http_acceptor;
+  std::optional<tcp::acceptor> https_acceptor;
+  std::unique_ptr<ssl::context> tls_base;
+  RouteTableReader reader;
+  std::unordered_map<std::string, EndpointState, StringHash, std::equal_to<>> endpoints;
+  std::string key_scratch;
+  uint64_t generation = ~uint64_t{0};
+  std::unordered_map<const Backend*, uint32_t> cursors;
+  std::unordered_map<const Route*, std::array<metrics::Counter*, 5>> counters;
+  std::mt19937_64 rng;
+  std::string log_line;
+  std::thread thread;
+};
+
+namespace {
+
+int on_servername(SSL* ssl, int* alert, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  const Certificate* cert = w->reader.current()->certificate(name ? name : "");
+  if (!cert) {
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  SslCtxPtr ctx = w->shared.tls_cache.get(*cert);
+  if (!ctx) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  // The SSL keeps its own reference to the context, so the cache may replace it meanwhile.
+  SSL_set_SSL_CTX(ssl, ctx.get());
+  return SSL_TLSEXT_ERR_OK;
+}
+
+struct OpTimer {
+  explicit OpTimer(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  uint64_t generation = 0;
+  bool fired = false;
+};
+
+// ---- Conn ----
+
+template <class Stream>
+class Conn : public std::enable_shared_from_this<Conn<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Conn(Worker& w, Stream stream)
+      : w_(w),
+        opt_(w.shared.opt),
+        stream_(std::move(stream)),
+        up_(w.io),
+        client_timer_(w.io.get_executor()),
+        up_timer_(w.io.get_executor()),
+        req_(HTTP_REQUEST, opt_.max_header_bytes, opt_.max_headers),
+        resp_(HTTP_RESPONSE, 64 * 1024, 200),
+        cbuf_(new char[kBufferSize]),
+        ubuf_(new char[kBufferSize]) {
+    w_.shared.connections.fetch_add(1, std::memory_order_relaxed);
+    if (w_.shared.active) w_.shared.active->inc();
+  }
+  ~Conn() {
+    w_.shared.connections.fetch_sub(1, std::memory_order_relaxed);
+    if (w_.shared.active) w_.shared.active->dec();
+  }
+
+  static Task<void> run(std::shared_ptr<Conn> self) { co_await self->serve(); }
+
+ private:
+  // ---- timers and I/O ----
+
+  tcp::socket& raw_socket() {
+    if constexpr (kTls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
+  }
+
+  void arm(OpTimer& t, Clock::time_point deadline, bool client_side) {
+    t.fired = false;
+    uint64_t g = ++t.generation;
+    t.timer.expires_at(deadline);
+    t.timer.async_wait([self = this->shared_from_this(), &t, g, client_side](error_code ec) {
+      if (ec || g != t.generation) return;
+      t.fired = true;
+      error_code ignored;
+      if (client_side) {
+        self->stream_.lowest_layer().cancel(ignored);
+      } else {
+        self->up_.cancel(ignored);
+      }
+    });
+  }
+  void disarm(OpTimer& t) {
+    ++t.generation;
+    t.timer.cancel();
+  }
+
+  // Reads more client bytes into cbuf_. False on EOF, error or deadline (client_timer_.fired).
+  Task<bool> read_client(Clock::time_point deadline) {
+    if (cbeg_ == cend_) {
+      cbeg_ = cend_ = 0;
+    } else if (cend_ == kBufferSize) {
+      std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);
+      cend_ -= cbeg_;
+      cbeg_ = 0;
+    }
+    arm(client_timer_, deadline, true);
+    error_code ec;
+    size_t n = co_await stream_.async_read_some(
+        asio::buffer(cbuf_.get() + cend_, kBufferSize - cend_), ec_token(ec));
+    disarm(client_timer_);
+    if (ec) co_return false;
+    cend_ += n;
+    bytes_in_ += n;
+    co_return true;
+  }
+
+  Task<bool> write_client(std::string_view a, std::string_view b = {}) {
+    arm(client_timer_, Clock::now() + opt_.client_timeout, true);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
+                                           asio::buffer(b.data(), b.size())};
+    error_code ec;
+    size_t n = co_await asio::async_write(stream_, bufs, ec_token(ec));
+    disarm(client_timer_);
+    bytes_out_ += n;
+    co_return !ec;
+  }
+
+  Task<bool> write_up(std::string_view data) {
+    arm(up_timer_, Clock::now() + route_->options.send_timeout, false);
+    error_code ec;
+    co_await asio::async_write(up_, asio::buffer(data.data(), data.size()), ec_token(ec));
+    disarm(up_timer_);
+    co_return !ec;
+  }
+
+  // ---- the connection loop ----
+
+  Task<void> serve() {
+    accepted_ = Clock::now();
+    error_code ec;
+    auto remote = stream_.lowest_layer().remote_endpoint(ec);
+    if (!ec) remote_ip_ = remote.address().to_string();
+    if constexpr (kTls) {
+      arm(client_timer_, accepted_ + opt_.header_timeout, true);
+      co_await stream_.async_handshake(ssl::stream_base::server, ec_token(ec));
+      disarm(client_timer_);
+      if (ec) co_return;
+      const char* sni = SSL_get_servername(stream_.native_handle(), TLSEXT_NAMETYPE_host_name);
+      if (sni) sni_ = sni;
+    }
+    bool first = true;
+    for (;;) {
+      req_.set_body_sink(nullptr, false);
+      req_.set_body_limit(0);
+      req_.set_pause_after_headers(true);
+      // The first request of a connection must arrive within the header timeout of the
+      // accept; later ones may wait the idle timeout for their first byte. From a request's
+      // first byte, the whole head must arrive within the header timeout: trickling bytes
+      // does not move the deadline.
+      Clock::time_point deadline =
+          first ? accepted_ + opt_.header_timeout : Clock::now() + opt_.idle_timeout;
+      bool head_started = false;
+      HttpParser::Event ev = HttpParser::Event::kNeedMore;
+      for (;;) {
+        if (cbeg_ < cend_) {
+          size_t used = 0;
+          ev = req_.feed(cbuf_.get() + cbeg_, cend_ - cbeg_, &used);
+          cbeg_ += used;
+          if (ev != HttpParser::Event::kNeedMore) break;
+          if (!head_started && req_.started()) {
+            head_started = true;
+            if (!first) deadline = Clock::now() + opt_.header_timeout;
+          }
+        }
+        if (!co_await read_client(deadline)) {
+          if (client_timer_.fired && (head_started || first)) {
+            if (head_started || req_.started()) {
+              begin_request();
+              co_await answer(408, true);
+              log_request();
+            }
+          }
+          co_return;
+        }
+      }
+      first = false;
+      begin_request();
+      if (ev == HttpParser::Event::kError) {
+        co_await answer(req_.error_status(), true);
+        log_request();
+        co_await linger_close();
+        co_return;
+      }
+      bool keep = co_await handle_request();
+      log_request();
+      if (!keep) {
+        co_await linger_close();
+        co_return;
+      }
+    }
+  }
+
+  void begin_request() {
+    started_at_ = Clock::now();
+    status_ = 0;
+    route_ = nullptr;
+    upstream_key_ = {};
+    bytes_in_ = cend_ - cbeg_;
+    bytes_out_ = 0;
+    w_.make_request_id(request_id_);
+    w_.sync_generation();
+    table_ = w_.reader.current();
+  }
+
+  bool request_has_body() const {
+    return req_.chunked() || (req_.has_content_length() && req_.content_length() > 0);
+  }
+
+  // Parses the end of a body-less request so the next pipelined one can start.
+  void complete_bodyless() {
+    size_t used = 0;
+    req_.feed(cbuf_.get() + cbeg_, cend_ - cbeg_, &used);
+    cbeg_ += used;
+  }
+
+  // Answers a request ourselves. `close` adds Connection: close (the caller then closes).
+  Task<bool> answer(int status, bool close, std::string_view location = {}) {
+    status_ = status;
+    std::string_view reason = http::reason_phrase(status);
+    head_.clear();
+    head_.append("HTTP/1.1 ");
+    append_uint(head_, static_cast<uint64_t>(status));
+    head_.push_back(' ');
+    head_.append(reason);
+    head_.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+    append_uint(head_, reason.size() + 5);
+    head_.append("\r\n");
+    if (!location.empty()) {
+      head_.append("Location: ");
+      head_.append(location);
+      head_.append("\r\n");
+    }
+    if (close) head_.append("Connection: close\r\n");
+    head_.append("\r\n");
+    append_uint(head_, static_cast<uint64_t>(status));
+    head_.push_back(' ');
+    head_.append(reason);
+    head_.push_back('\n');
+    co_return co_await write_client(head_);
+  }
+
+  // Answers and says whether the connection may carry another request: only when the request
+  // had no body left unread.
+  Task<bool> answer_and_continue(int status, std::string_view location = {}) {
+    bool keep = !request_has_body() && req_.keep_alive() && !req_.upgrade_requested();
+    if (keep) complete_bodyless();
+    bool ok = co_await answer(status, !keep, location);
+    co_return keep&& ok;
+  }
+
+  Task<void> linger_close() {
+    error_code ec;
+    tcp::socket& sock = raw_socket();
+    sock.shutdown(tcp::socket::shutdown_send, ec);
+    Clock::time_point deadline = Clock::now() + kLingerTime;
+    size_t drained = 0;
+    while (!ec && drained < kLingerBytes) {
+      arm(client_timer_, deadline, true);
+      size_t n =
+          co_await sock.async_read_some(asio::buffer(cbuf_.get(), kBufferSize), ec_token(ec));
+      disarm(client_timer_);
+      drained += n;
+    }
+    sock.close(ec);
+  }
+
+  // ---- one request ----
+
+  Task<bool> handle_request() {
+    int host_count = 0;
+    std::string_view host = req_.header("host", &host_count);
+    std::string_view target = req_.target();
+    auto method = static_cast<llhttp_method_t>(req_.raw().method);
+    if (host_count > 1) co_return co_await fail_closed(400);
+    if (method == HTTP_CONNECT) co_return co_await fail_closed(405);
+    // Absolute form: the authority stands in for a missing Host (RFC 9112 3.2.2 says the
+    // target's authority wins; we only trust it when there is no Host header to disagree).
+    if (target.starts_with("http://") || target.starts_with("https://")) {
+      std::string_view rest = target.substr(target.find("//") + 2);
+      size_t slash = rest.find('/');
+      std::string_view authority = rest.substr(0, slash);
+      if (host.empty()) host = authority;
+      target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+    }
+    if (target.empty() || target.front() != '/') co_return co_await fail_closed(400);
+    std::string_view path = target.substr(0, target.find('?'));
+    std::string_view query =
+        path.size() < target.size() ? target.substr(path.size()) : std::string_view{};
+    if (!safe_path(path)) co_return co_await fail_closed(400);
+    host_ = host;
+
+    route_ = table_->match(host, target);
+    if (!route_) co_return co_await answer_and_continue(404);
+
+    if constexpr (kTls) {
+      if (!sni_.empty() && !host.empty()) {
+        HostBuffer a, b;
+        if (normalize_host(host, a) != normalize_host(sni_, b)) {
+          co_return co_await answer_and_continue(421);
+        }
+      }
+    } else {
+      if (route_->ssl_redirect && w_.shared.https_port && !host.empty()) {
+        HostBuffer hb;
+        std::string_view name = normalize_host(host, hb);
+        if (!name.empty()) {
+          scratch_.assign("https://");
+          scratch_.append(name);
+          if (w_.shared.https_port != 443) {
+            scratch_.push_back(':');
+            append_uint(scratch_, w_.shared.https_port);
+          }
+          scratch_.append(target);
+          co_return co_await answer_and_continue(308, scratch_);
+        }
+      }
+    }
+
+    uint64_t limit = route_->options.proxy_body_size;
+    if (limit && req_.has_content_length() && req_.content_length() > limit) {
+      co_return co_await fail_closed(413);
+    }
+    const Backend& backend = *route_->backend;
+    if (backend.endpoints.empty()) co_return co_await answer_and_continue(503);
+
+    // Request head for the upstream, built once; reused as is on a retry.
+    up_head_.clear();
+    up_head_.append(llhttp_method_name(method));
+    up_head_.push_back(' ');
+    RouteTable::rewrite_path(*route_, path, up_head_);
+    up_head_.append(query);
+    up_head_.append(" HTTP/1.1\r\n");
+    bool upgrade = req_.upgrade_requested() && method == HTTP_GET;
+    for (const HeaderRef& h : req_.headers()) {
+      std::string_view name = req_.name(h);
+      if (is_hop_by_hop(name) || is_ours(name) || named_by_connection(req_, name)) continue;
+      up_head_.append(name);
+      up_head_.append(": ");
+      up_head_.append(req_.value(h));
+      up_head_.append("\r\n");
+    }
+    if (host.empty() || host_count == 0) {
+      up_head_.append("Host: ");
+      up_head_.append(host.empty() ? std::string_view(backend.service_name) : host);
+      up_head_.append("\r\n");
+    }
+    if (upgrade) {
+      up_head_.append("Upgrade: ");
+      up_head_.append(req_.header("upgrade"));
+      up_head_.append("\r\nConnection: Upgrade\r\n");
+    }
+    up_head_.append("X-Forwarded-For: ");
+    up_head_.append(remote_ip_);
+    up_head_.append("\r\nX-Real-IP: ");
+    up_head_.append(remote_ip_);
+    up_head_.append(kTls ? "\r\nX-Forwarded-Proto: https" : "\r\nX-Forwarded-Proto: http");
+    if (!host.empty()) {
+      up_head_.append("\r\nX-Forwarded-Host: ");
+      up_head_.append(host);
+    }
+    up_head_.append("\r\nX-Forwarded-Port: ");
+    append_uint(up_head_, kTls ? w_.shared.https_port : w_.shared.http_port);
+    up_head_.append("\r\nX-Request-ID: ");
+    up_head_.append(request_id_, sizeof request_id_);
+    up_head_.append("\r\n");
+    bool has_body = request_has_body();
+    if (req_.chunked()) {
+      up_head_.append("Transfer-Encoding: chunked\r\n");
+    } else if (req_.has_content_length()) {
+      up_head_.append("Content-Length: ");
+      append_uint(up_head_, req_.content_length());
+      up_head_.append("\r\n");
+    }
+    up_head_.append("\r\n");
+
+    // Connect and send the head. A pooled connection the upstream closed meanwhile is detected
+    // here or at the first response byte; for body-less requests that case is retried once on a
+    // fresh connection.
+    bool fresh_only = false;
+    for (int round = 0;; ++round) {
+      int status = co_await connect_upstream(fresh_only);
+      if (status) co_return co_await answer_and_continue(status);
+      if (co_await write_up(up_head_)) break;
+      drop_upstream(!up_reused_);
+      if (!up_reused_ || round > 0) {
+        w_.shared.upstream_error("reset");
+        co_return co_await answer_and_continue(502);
+      }
+      fresh_only = true;
+    }
+
+    if (has_body) {
+      int status = co_await forward_body(limit);
+      if (status) {
+        drop_upstream(status == 502 || status == 504);
+        co_return co_await fail_closed(status);
+      }
+    } else {
+      complete_bodyless();
+    }
+    co_return co_await relay_response(method, upgrade, has_body);
+  }
+
+  // Answers with Connection: close; the caller closes.
+  Task<bool> fail_closed(int status) {
+    co_await answer(status, true);
+    co_return false;
+  }
+
+  // Picks an endpoint (round-robin or least-request, skipping ejected ones unless all are) and
+  // connects, trying up to connect_attempts distinct endpoints. 0, or the status to answer.
+  Task<int> connect_upstream(bool fresh_only) {
+    const std::vector<Endpoint>& eps = route_->backend->endpoints;
+    size_t n = eps.size();
+    Clock::time_point now = Clock::now();
+    size_t attempts = std::min<size_t>(n, static_cast<size_t>(std::max(1, opt_.connect_attempts)));
+    std::array<size_t, 16> tried{};
+    size_t tried_count = 0;
+    uint32_t& cursor = w_.cursors[route_->backend];
+    int status = 502;
+    for (size_t a = 0; a < attempts && a < tried.size(); ++a) {
+      // Candidate: next in round-robin order not yet tried and not ejected; when every
+      // remaining endpoint is ejected, ejection is ignored rather than failing the request.
+      size_t best = n;
+      for (int pass = 0; pass < 2 && best == n; ++pass) {
+        uint32_t best_active = UINT32_MAX;
+        for (size_t k = 0; k < n; ++k) {
+          size_t i = (cursor + k) % n;
+          bool was_tried = false;
+          for (size_t t = 0; t < tried_count; ++t) was_tried |= tried[t] == i;
+          if (was_tried) continue;
+          EndpointState& st = w_.endpoint_state(eps[i]);
+          if (pass == 0 && ejected(st, now)) continue;
+          if (!opt_.least_request) {
+            best = i;
+            break;
+          }
+          if (st.active < best_active) {
+            best_active = st.active;
+            best = i;
+          }
+        }
+      }
+      if (best == n) break;
+      cursor = static_cast<uint32_t>(best + 1);
+      tried[tried_count++] = best;
+      EndpointState& st = w_.endpoint_state(eps[best]);
+      upstream_key_ = st.key;
+      if (!fresh_only) {
+        while (!st.idle.empty()) {
+          tcp::socket s = std::move(st.idle.back());
+          st.idle.pop_back();
+          if (alive(s)) {
+            up_ = std::move(s);
+            up_ep_ = &st;
+            up_reused_ = true;
+            ++st.active;
+            co_return 0;
+          }
+        }
+      }
+      error_code ec;
+      auto addr = asio::ip::make_address(eps[best].address, ec);
+      if (ec) {
+        // FQDN endpoints would need a resolver on the request path; EndpointSlices of Pods
+        // always carry IPs.
+        status = 502;
+        w_.shared.upstream_error("bad_address");
+        continue;
+      }
+      tcp::socket s(w_.io);
+      up_ = std::move(s);
+      arm(up_timer_, Clock::now() + route_->options.connect_timeout, false);
+      co_await up_.async_connect(tcp::endpoint(addr, eps[best].port), ec_token(ec));
+      disarm(up_timer_);
+      if (!ec) {
+        up_.set_option(tcp::no_delay(true), ec);
+        up_ep_ = &st;
+        up_reused_ = false;
+        ++st.active;
+        co_return 0;
+      }
+      bool timeout = up_timer_.fired;
+      w_.shared.upstream_error(timeout ? "connect_timeout" : "refused");
+      status = timeout ? 504 : 502;
+      w_.note_failure(st);
+      up_.close(ec);
+    }
+    co_return status;
+  }
+
+  // A pooled connection is usable when it has no unread bytes and no pending EOF.
+  static bool alive(tcp::socket& s) {
+    char byte;
+    ssize_t r = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  // Returns the upstream connection to the pool (reusable) or closes it.
+  void release_upstream(bool reusable) {
+    if (!up_ep_) return;
+    --up_ep_->active;
+    error_code ec;
+    if (reusable && up_ep_->idle.size() < opt_.upstream_idle_per_endpoint) {
+      up_ep_->idle.push_back(std::move(up_));
+      up_ = tcp::socket(w_.io);
+    } else {
+      up_.close(ec);
+    }
+    up_ep_ = nullptr;
+  }
+  void drop_upstream(bool failure) {
+    if (up_ep_ && failure) w_.note_failure(*up_ep_);
+    release_upstream(false);
+  }
+
+  // Streams the request body to the upstream. 0, or the status to answer (413, 400, 408, 502,
+  // 504).
+  Task<int> forward_body(uint64_t limit) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    // We answer 100-continue ourselves (Expect is not forwarded): waiting for the upstream's
+    // interim answer would need a second reader while the body is being written.
+    if (iequals(req_.header("expect"), "100-continue")) {
+      if (!co_await write_client(kContinue)) co_return 400;
+    }
+    req_.set_body_limit(limit);
+    req_.set_body_sink(&up_body_, req_.chunked());
+    while (!req_.message_done()) {
+      up_body_.clear();
+      if (cbeg_ < cend_) {
+        size_t used = 0;
+        HttpParser::Event ev = req_.feed(cbuf_.get() + cbeg_, cend_ - cbeg_, &used);
+        cbeg_ += used;
+        if (ev == HttpParser::Event::kError) co_return req_.error_status();
+      }
+      if (!up_body_.empty() && !co_await write_up(up_body_)) {
+        bool timeout = up_timer_.fired;
+        w_.shared.upstream_error(timeout ? "send_timeout" : "reset");
+        co_return timeout ? 504 : 502;
+      }
+      if (req_.message_done()) break;
+      if (cbeg_ == cend_ && !co_await read_client(Clock::now() + opt_.client_timeout)) {
+        co_return 408;
+      }
+    }
+    req_.set_body_sink(nullptr, false);
+    co_return 0;
+  }
+
+  Task<bool> relay_response(llhttp_method_t method, bool upgrade, bool had_body) {
+    resp_.reset();
+    resp_.set_skip_body(method == HTTP_HEAD);
+    resp_.set_auto_chunk(!req_.http10());
+    client_body_.clear();
+    resp_.set_body_sink(&client_body_, false);
+    ubeg_ = uend_ = 0;
+    bool head_sent = false;
+    bool retried = false;
+    for (;;) {
+      arm(up_timer_, Clock::now() + route_->options.read_timeout, false);
+      error_code ec;
+      size_t n = co_await up_.async_read_some(asio::buffer(ubuf_.get(), kBufferSize), ec_token(ec));
+      disarm(up_timer_);
+      ubeg_ = 0;
+      uend_ = n;
+      bool done = false;
+      if (ec) {
+        if (up_timer_.fired) {
+          w_.shared.upstream_error("read_timeout");
+          drop_upstream(true);
+          if (head_sent) co_return false;
+          co_return co_await fail_closed(504);
+        }
+        if (ec == asio::error::eof && resp_.started()) {
+          if (resp_.finish() == HttpParser::Event::kMessage) {
+            done = true;
+          }
+        }
+        if (!done) {
+          // Nothing came back on a pooled connection: the upstream closed it while idle.
+          // Retry once on a fresh connection when no body was consumed.
+          if (!resp_.started() && up_reused_ && !had_body && !retried) {
+            retried = true;
+            release_upstream(false);
+            int status = co_await connect_upstream(true);
+            if (status) co_return co_await fail_closed(status);
+            if (!co_await write_up(up_head_)) {
+              drop_upstream(true);
+              co_return co_await fail_closed(502);
+            }
+            continue;
+          }
+          w_.shared.upstream_error("reset");
+          drop_upstream(true);
+          if (head_sent) co_return false;
+          co_return co_await fail_closed(502);
+        }
+      }
+      while (!done && ubeg_ < uend_) {
+        size_t used = 0;
+        HttpParser::Event ev = resp_.feed(ubuf_.get() + ubeg_, uend_ - ubeg_, &used);
+        ubeg_ += used;
+        if (ev == HttpParser::Event::kError) {
+          w_.shared.upstream_error("bad_response");
+          drop_upstream(true);
+          if (head_sent) co_return false;
+          co_return co_await fail_closed(502);
+        }
+        if (ev == HttpParser::Event::kMessage) {
+          int code = resp_.status_code();
+          if (code >= 100 && code < 200 && code != 101) {
+            // Interim answers are dropped: 100 was already sent by us, others are optional.
+            resp_.reset();
+            resp_.set_skip_body(method == HTTP_HEAD);
+            resp_.set_auto_chunk(!req_.http10());
+            resp_.set_body_sink(&client_body_, false);
+            continue;
+          }
+          done = true;
+        }
+      }
+      if (resp_.headers_done() && !head_sent) {
+        int code = resp_.status_code();
+        if (code == 101 && upgrade) {
+          build_client_head(false, true);
+          status_ = 101;
+          if (!co_await write_client(head_)) {
+            drop_upstream(false);
+            co_return false;
+          }
+          co_await tunnel();
+          co_return false;
+        }
+        if (code == 101) {  // not asked for: the upstream is broken
+          w_.shared.upstream_error("bad_response");
+          drop_upstream(true);
+          co_return co_await fail_closed(502);
+        }
+        head_sent = true;
+        status_ = code;
+        close_after_ =
+            !req_.keep_alive() || (!resp_.sink_chunked() && !resp_.has_content_length() &&
+                                   method != HTTP_HEAD && code != 204 && code != 304);
+        build_client_head(close_after_, false);
+        if (!co_await write_client(head_, client_body_)) {
+          drop_upstream(false);
+          co_return false;
+        }
+      } else if (!client_body_.empty()) {
+        if (!co_await write_client(client_body_)) {
+          drop_upstream(false);
+          co_return false;
+        }
+      }
+      client_body_.clear();
+      if (done) break;
+    }
+    if (up_ep_) up_ep_->fails = 0;
+    release_upstream(resp_.keep_alive() && ubeg_ == uend_);
+    co_return !close_after_;
+  }
+
+  void build_client_head(bool close, bool upgrade) {
+    int code = resp_.status_code();
+    head_.clear();
+    head_.append("HTTP/1.1 ");
+    append_uint(head_, static_cast<uint64_t>(code));
+    head_.push_back(' ');
+    std::string_view reason = http::reason_phrase(code);
+    head_.append(reason.empty() ? std::string_view("Unknown") : reason);
+    head_.append("\r\n");
+    for (const HeaderRef& h : resp_.headers()) {
+      std::string_view name = resp_.name(h);
+      if (is_hop_by_hop(name) || iequals(name, "content-length") ||
+          named_by_connection(resp_, name)) {
+        continue;
+      }
+      head_.append(name);
+      head_.append(": ");
+      head_.append(resp_.value(h));
+      head_.append("\r\n");
+    }
+    if (upgrade) {
+      head_.append("Upgrade: ");
+      head_.append(resp_.header("upgrade"));
+      head_.append("\r\nConnection: Upgrade\r\n\r\n");
+      return;
+    }
+    if (resp_.has_content_length()) {
+      head_.append("Content-Length: ");
+      append_uint(head_, resp_.content_length());
+      head_.append("\r\n");
+    } else if (resp_.sink_chunked()) {
+      head_.append("Transfer-Encoding: chunked\r\n");
+    }
+    if (close) {
+      head_.append("Connection: close\r\n");
+    } else if (req_.http10()) {
+      head_.append("Connection: keep-alive\r\n");
+    }
+    head_.append("\r\n");
+  }
+
+  // After a 101: bytes flow both ways untouched until either side closes or stays silent for
+  // the idle timeout.
+  Task<void> tunnel() {
+    auto self = this->shared_from_this();
+    // Bytes that arrived with the 101 or after the Upgrade request go first.
+    error_code ec;
+    if (ubeg_ < uend_) {
+      if (!co_await write_client({ubuf_.get() + ubeg_, uend_ - ubeg_})) {
+        close_both();
+        co_return;
+      }
+    }
+    if (cbeg_ < cend_) {
+      co_await asio::async_write(up_, asio::buffer(cbuf_.get() + cbeg_, cend_ - cbeg_),
+                                 ec_token(ec));
+      if (ec) {
+        close_both();
+        co_return;
+      }
+    }
+    cbeg_ = cend_ = 0;
+    if (up_ep_) up_ep_->fails = 0;
+    asio::co_spawn(w_.io, pump_up_to_client(self), asio::detached);
+    for (;;) {
+      arm(client_timer_, Clock::now() + opt_.idle_timeout, true);
+      size_t n =
+          co_await stream_.async_read_some(asio::buffer(cbuf_.get(), kBufferSize), ec_token(ec));
+      disarm(client_timer_);
+      if (ec) break;
+      bytes_in_ += n;
+      co_await asio::async_write(up_, asio::buffer(cbuf_.get(), n), ec_token(ec));
+      if (ec) break;
+    }
+    close_both();
+  }
+
+  static Task<void> pump_up_to_client(std::shared_ptr<Conn> self) {
+    error_code ec;
+    for (;;) {
+      self->arm(self->up_timer_, Clock::now() + self->opt_.idle_timeout, false);
+      size_t n = co_await self->up_.async_read_some(asio::buffer(self->ubuf_.get(), kBufferSize),
+                                                    ec_token(ec));
+      self->disarm(self->up_timer_);
+      if (ec) break;
+      co_await asio::async_write(self->stream_, asio::buffer(self->ubuf_.get(), n), ec_token(ec));
+      if (ec) break;
+      self->bytes_out_ += n;
+    }
+    self->close_both();
+  }
+
+  void close_both() {
+    error_code ec;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.lowest_layer().close(ec);
+    if (up_ep_) {
+      --up_ep_->active;
+      up_ep_ = nullptr;
+    }
+    up_.close(ec);
+  }
+
+  void log_request() {
+    if (route_ || status_) w_.count(route_, status_ ? status_ : 499);
+    std::FILE* out = opt_.access_log;
+    if (!out) return;
+    std::string& line = w_.log_line;
+    line.clear();
+    char ts[40];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    line.append("{\"time\":\"");
+    line.append(ts);
+    line.append("\",\"remote\":");
+    append_json_string(line, remote_ip_);
+    line.append(",\"method\":");
+    append_json_string(
+        line,
+        req_.started() ? llhttp_method_name(static_cast<llhttp_method_t>(req_.raw().method)) : "");
+    line.append(",\"host\":");
+    append_json_string(line, host_);
+    line.append(",\"target\":");
+    append_json_string(line, req_.target());
+    line.append(",\"status\":");
+    append_uint(line, static_cast<uint64_t>(status_));
+    line.append(",\"bytes_in\":");
+    append_uint(line, bytes_in_);
+    line.append(",\"bytes_out\":");
+    append_uint(line, bytes_out_);
+    line.append(",\"duration_us\":");
+    append_uint(line, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                Clock::now() - started_at_)
+                                                .count()));
+    line.append(",\"ingress\":");
+    append_json_string(line, route_ ? std::string_view(route_->ingress) : std::string_view());
+    line.append(",\"upstream\":");
+    append_json_string(line, upstream_key_);
+    line.append(",\"request_id\":");
+    append_json_string(line, std::string_view(request_id_, sizeof request_id_));
+    line.append(kTls ? ",\"tls\":true}\n" : ",\"tls\":false}\n");
+    std::fwrite(line.data(), 1, line.size(), out);
+    host_ = {};
+  }
+
+  Worker& w_;
+  const ProxyOptions& opt_;
+  Stream stream_;
+  tcp::socket up_;
+  EndpointState* up_ep_ = nullptr;
+  bool up_reused_ = false;
+  OpTimer client_timer_;
+  OpTimer up_timer_;
+  HttpParser req_;
+  HttpParser resp_;
+  std::unique_ptr<char[]> cbuf_;
+  size_t cbeg_ = 0, cend_ = 0;
+  std::unique_ptr<char[]> ubuf_;
+  size_t ubeg_ = 0, uend_ = 0;
+  std::string head_, up_head_, up_body_, client_body_, scratch_;
+  std::string sni_;
+  std::string remote_ip_;
+  Clock::time_point accepted_{};
+
+  // The current request.
+  std::shared_ptr<const RouteTable> table_;  // keeps route_ alive across waits
+  const Route* route_ = nullptr;
+  std::string_view host_;
+  std::string_view upstream_key_;
+  Clock::time_point started_at_{};
+  int status_ = 0;
+  bool close_after_ = false;
+  uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  char request_id_[32] = {};
+};
+
+Task<void> accept_loop(Worker& w, tcp::acceptor& acceptor, bool tls) {
+  for (;;) {
+    error_code ec;
+    tcp::socket s(w.io);
+    co_await acceptor.async_accept(s, ec_token(ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of descriptors and the like: back off instead of spinning.
+      asio::steady_timer t(w.io, std::chrono::milliseconds(50));
+      co_await t.async_wait(ec_token(ec));
+      continue;
+    }
+    if (w.shared.connections.load(std::memory_order_relaxed) >= w.shared.opt.max_connections) {
+      if (w.shared.rejected) w.shared.rejected->inc();
+      s.close(ec);
+      continue;
+    }
+    s.set_option(tcp::no_delay(true), ec);
+    if (tls) {
+      auto c = std::make_shared<Conn<TlsStream>>(w, TlsStream(std::move(s), *w.tls_base));
+      asio::co_spawn(w.io, Conn<TlsStream>::run(std::move(c)), asio::detached);
+    } else {
+      auto c = std::make_shared<Conn<tcp::socket>>(w, std::move(s));
+      asio::co_spawn(w.io, Conn<tcp::socket>::run(std::move(c)), asio::detached);
+    }
+  }
+}
+
+void open_acceptor(tcp::acceptor& acc, const tcp::endpoint& ep, const std::string& what) {
+  error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc.set_option(reuse_port(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + what + ": " + ec.message());
+}
+
+}  // namespace
+
+// ---- Proxy ----
+
+struct Proxy::Impl {
+  Impl(const RouteTableHolder& h, ProxyOptions o) : shared(h, std::move(o)) {}
+  Shared shared;
+  std::vector<std::unique_ptr<Worker>> workers;
+  bool started = false;
+};
+
+Proxy::Proxy(const RouteTableHolder& routes, ProxyOptions options)
+    : impl_(std::make_unique<Impl>(routes, std::move(options))) {}
+
+Proxy::~Proxy() {
+  stop();
+}
+
+void Proxy::start() {
+  Shared& s = impl_->shared;
+  const ProxyOptions& o = s.opt;
+  if (o.threads < 1) throw std::runtime_error("threads must be at least 1");
+  if (o.listen_http.empty() && o.listen_https.empty()) {
+    throw std::runtime_error("neither an HTTP nor an HTTPS listen address was given");
+  }
+  std::optional<tcp::endpoint> http_ep, https_ep;
+  if (!o.listen_http.empty()) http_ep = parse_listen(o.listen_http, 0);
+  if (!o.listen_https.empty()) https_ep = parse_listen(o.listen_https, 0);
+  for (int i = 0; i < o.threads; ++i) {
+    auto w = std::make_unique<Worker>(s);
+    // Port 0: the first worker's bind picks the port, the others join it through SO_REUSEPORT.
+    if (http_ep) {
+      w->http_acceptor.emplace(w->io);
+      tcp::endpoint ep(http_ep->address(), s.http_port ? s.http_port : http_ep->port());
+      open_acceptor(*w->http_acceptor, ep, o.listen_http);
+      s.http_port = w->http_acceptor->local_endpoint().port();
+    }
+    if (https_ep) {
+      w->https_acceptor.emplace(w->io);
+      tcp::endpoint ep(https_ep->address(), s.https_port ? s.https_port : https_ep->port());
+      open_acceptor(*w->https_acceptor, ep, o.listen_https);
+      s.https_port = w->https_acceptor->local_endpoint().port();
+      w->tls_base = std::make_unique<ssl::context>(ssl::context::tls_server);
+      SSL_CTX* base = w->tls_base->native_handle();
+      apply_modern_tls_settings(base);
+      SSL_CTX_set_tlsext_servername_callback(base, on_servername);
+      SSL_CTX_set_tlsext_servername_arg(base, w.get());
+    }
+    impl_->workers.push_back(std::move(w));
+  }
+  for (auto& w : impl_->workers) {
+    if (w->http_acceptor)
+      asio::co_spawn(w->io, accept_loop(*w, *w->http_acceptor, false), asio::detached);
+    if (w->https_acceptor)
+      asio::co_spawn(w->io, accept_loop(*w, *w->https_acceptor, true), asio::detached);
+    Worker* wp = w.get();
+    w->thread = std::thread([wp] {
+      try {
+        wp->io.run();
+      } catch (const std::exception& e) {
+        spdlog::error("ingress: worker stopped: {}", e.what());
+      }
+    });
+  }
+  impl_->started = true;
+}
+
+void Proxy::stop() {
+  if (!impl_ || impl_->workers.empty()) return;
+  for (auto& w : impl_->workers) {
+    asio::post(w->io, [wp = w.get()] {
+      error_code ec;
+      if (wp->http_acceptor) wp->http_acceptor->close(ec);
+      if (wp->https_acceptor) wp->https_acceptor->close(ec);
+      wp->io.stop();
+    });
+  }
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  impl_->workers.clear();
+}
+
+uint16_t Proxy::http_port() const {
+  return impl_->shared.http_port;
+}
+uint16_t Proxy::https_port() const {
+  return impl_->shared.https_port;
+}
+size_t Proxy::active_connections() const {
+  return impl_->shared.connections.load(std::memory_order_relaxed);
+}
+
+}  // namespace k8c::ingress

@@ -1,0 +1,252 @@
+// Shared by the proxy and security tests: real backend HTTP servers on loopback, a proxy started
+// in-process on 127.0.0.1:0 over a route table built from test objects, and raw-socket helpers.
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/http.h"
+#include "common/metrics.h"
+#include "ingress/proxy.h"
+#include "ingress/route_publish.h"
+#include "ingress/route_table.h"
+#include "ingress/test_objects.h"
+
+namespace k8c::ingress::testing {
+
+using namespace objects;
+
+// An HTTP backend that describes the request it received: one "name: value" line per header,
+// lowercased names, plus backend/method/target/body lines.
+struct EchoBackend {
+  std::string name;
+  std::unique_ptr<http::Server> server;
+  std::atomic<int> hits{0};
+  uint16_t port() const { return server->port(); }
+};
+
+inline std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A TCP listener on 127.0.0.1 run by a thread calling `serve(fd)` per connection.
+class RawBackend {
+ public:
+  explicit RawBackend(std::function<void(int fd)> serve) : serve_(std::move(serve)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 128);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::lock_guard l(mu_);
+        conns_.push_back(c);
+        workers_.emplace_back([this, c] { serve_(c); });
+      }
+    });
+  }
+  ~RawBackend() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    std::lock_guard l(mu_);
+    for (int c : conns_) ::shutdown(c, SHUT_RDWR);
+    for (auto& t : workers_) t.join();
+    for (int c : conns_) ::close(c);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::function<void(int)> serve_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> conns_;
+  std::vector<std::thread> workers_;
+};
+
+inline int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+inline bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reads until the peer closes, `until` appears after a complete head, or `timeout` passes.
+inline std::string read_some_until(int fd, std::string_view until,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  for (;;) {
+    if (!until.empty() && out.find(until) != std::string::npos) return out;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return out;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+// Reads one whole response with a Content-Length body (the proxy's own answers and the echo
+// backend's always have one).
+inline std::string read_response(int fd,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  for (;;) {
+    size_t end = out.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string head = lower(out.substr(0, end));
+      size_t cl = head.find("content-length:");
+      size_t want = end + 4;
+      if (cl != std::string::npos) want += std::stoul(head.substr(cl + 15));
+      if (out.size() >= want) return out;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return out;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+inline int status_of(std::string_view response) {
+  if (response.size() < 12 || !response.starts_with("HTTP/1.")) return 0;
+  return std::atoi(std::string(response.substr(9, 3)).c_str());
+}
+
+// One request on a fresh connection; returns the raw response.
+inline std::string exchange(uint16_t port, std::string_view request) {
+  int fd = connect_to(port);
+  if (fd < 0) return {};
+  send_all(fd, request);
+  std::string r = read_response(fd);
+  ::close(fd);
+  return r;
+}
+
+class ProxyFixture : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (proxy_) proxy_->stop();
+    for (auto& b : backends_) b->server->stop();
+  }
+
+  EchoBackend& add_backend(const std::string& name) {
+    auto b = std::make_unique<EchoBackend>();
+    b->name = name;
+    EchoBackend* raw = b.get();
+    http::ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.threads = 1;
+    so.max_body_bytes = 64 << 20;
+    b->server = std::make_unique<http::Server>(
+        so, [raw](http::Request& req, std::shared_ptr<http::Responder> r) {
+          raw->hits.fetch_add(1);
+          std::string body = "backend: " + raw->name + "\nmethod: " + req.method +
+                             "\ntarget: " + req.target +
+                             "\nbody-bytes: " + std::to_string(req.body.size()) +
+                             "\nbody: " + req.body.substr(0, 64) + "\n";
+          for (const auto& h : req.headers) body += lower(h.name) + ": " + h.value + "\n";
+          r->send({200, {{"Content-Type", "text/plain"}}, body});
+        });
+    b->server->start();
+    backends_.push_back(std::move(b));
+    return *raw;
+  }
+
+  // A Service "web/<svc>" with port 80 named "http", and one EndpointSlice per port given.
+  void add_service(const std::string& svc, const std::vector<uint16_t>& ports) {
+    snap_.services.push_back(service("web", svc, {service_port("http", 80, 8080)}));
+    for (size_t i = 0; i < ports.size(); ++i) {
+      snap_.endpoint_slices.push_back(endpoint_slice("web", svc + "-" + std::to_string(i), svc,
+                                                     {slice_port("http", ports[i])},
+                                                     {endpoint("127.0.0.1")}));
+    }
+  }
+
+  void publish() {
+    auto table = build_route_table(snap_);
+    for (const auto& d : table->diagnostics()) ADD_FAILURE() << d.object << ": " << d.message;
+    holder_.publish(table);
+  }
+
+  void start_proxy(ProxyOptions o = {}) {
+    if (o.metrics == nullptr) o.metrics = &registry_;
+    proxy_ = std::make_unique<Proxy>(holder_, std::move(o));
+    proxy_->start();
+  }
+
+  uint16_t port() const { return proxy_->http_port(); }
+
+  // GET (or another method) with a Host header over a fresh connection.
+  std::string request(std::string_view method, std::string_view host, std::string_view target,
+                      std::string_view body = {}, std::string_view extra = {}) {
+    std::string r = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n";
+    if (!host.empty()) r += "Host: " + std::string(host) + "\r\n";
+    r += std::string(extra);
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+      r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    r += "\r\n";
+    r += body;
+    return exchange(port(), r);
+  }
+
+  std::vector<std::unique_ptr<EchoBackend>> backends_;
+  Snapshot snap_;
+  RouteTableHolder holder_;
+  metrics::Registry registry_;
+  std::unique_ptr<Proxy> proxy_;
+};
+
+}  // namespace k8c::ingress::testing

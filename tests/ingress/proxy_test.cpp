@@ -1,0 +1,356 @@
+// The proxy end to end in one process: real backend servers on loopback, real sockets, a route
+// table built from API-shaped objects.
+#include <gtest/gtest.h>
+
+#include "tests/ingress/proxy_fixture.h"
+
+namespace k8c::ingress::testing {
+namespace {
+
+class ProxyTest : public ProxyFixture {};
+
+TEST_F(ProxyTest, RoutesByHostAndPath) {
+  auto& a = add_backend("a");
+  auto& b = add_backend("b");
+  add_service("svc-a", {a.port()});
+  add_service("svc-b", {b.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "shop")
+          .rules({rule("shop.example.com",
+                       {path("/a", "Prefix", service_backend("svc-a", 80)),
+                        path("/b", "Prefix", service_backend("svc-b", "http"))})}));
+  publish();
+  start_proxy();
+
+  EXPECT_NE(request("GET", "shop.example.com", "/a/x?q=1").find("backend: a\n"), std::string::npos);
+  EXPECT_NE(request("GET", "SHOP.example.com:80", "/b").find("backend: b\n"), std::string::npos);
+  std::string r = request("GET", "shop.example.com", "/a/x?q=1");
+  EXPECT_NE(r.find("target: /a/x?q=1\n"), std::string::npos) << r;
+  EXPECT_EQ(status_of(request("GET", "shop.example.com", "/c")), 404);
+  EXPECT_EQ(status_of(request("GET", "other.example.com", "/a")), 404);
+}
+
+TEST_F(ProxyTest, DefaultBackendTakesEveryMethodWithAndWithoutHost) {
+  auto& d = add_backend("default");
+  add_service("svc-d", {d.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "catch-all").default_backend(service_backend("svc-d", 80)));
+  publish();
+  start_proxy();
+
+  for (std::string method : {"GET", "POST", "PUT", "DELETE", "PATCH"}) {
+    std::string body = method == "GET" || method == "DELETE" ? "" : "payload-" + method;
+    std::string with_host = request(method, "anything.example", "/some/path", body);
+    EXPECT_EQ(status_of(with_host), 200) << method << "\n" << with_host;
+    EXPECT_NE(with_host.find("backend: default\n"), std::string::npos) << with_host;
+    EXPECT_NE(with_host.find("method: " + method + "\n"), std::string::npos) << with_host;
+    if (!body.empty()) {
+      EXPECT_NE(with_host.find("body: " + body + "\n"), std::string::npos);
+    }
+
+    std::string no_host = request(method, "", "/other", body);
+    EXPECT_EQ(status_of(no_host), 200) << method << "\n" << no_host;
+    EXPECT_NE(no_host.find("backend: default\n"), std::string::npos) << no_host;
+    EXPECT_NE(no_host.find("method: " + method + "\n"), std::string::npos) << no_host;
+
+    std::string http10 = exchange(port(), method + " /old HTTP/1.0\r\nContent-Length: " +
+                                              std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_EQ(status_of(http10), 200) << method << "\n" << http10;
+    EXPECT_NE(http10.find("method: " + method + "\n"), std::string::npos) << http10;
+  }
+}
+
+TEST_F(ProxyTest, HundredRequestsSpreadOverTenEndpoints) {
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 10; ++i) ports.push_back(add_backend("ep" + std::to_string(i)).port());
+  add_service("svc", ports);
+  snap_.ingresses.push_back(
+      ingress("web", "spread")
+          .rules({rule("spread.example.com", {path("/", "Prefix", service_backend("svc", 80))})}));
+  publish();
+  ProxyOptions o;
+  o.threads = 1;  // one worker: round-robin is exact
+  start_proxy(o);
+
+  int fd = connect_to(port());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: spread.example.com\r\n\r\n"));
+    ASSERT_EQ(status_of(read_response(fd)), 200) << i;
+  }
+  ::close(fd);
+  for (auto& b : backends_) EXPECT_EQ(b->hits.load(), 10) << b->name;
+}
+
+TEST_F(ProxyTest, LeastRequestAlsoUsesEveryEndpoint) {
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 4; ++i) ports.push_back(add_backend("ep" + std::to_string(i)).port());
+  add_service("svc", ports);
+  snap_.ingresses.push_back(ingress("web", "lr").default_backend(service_backend("svc", 80)));
+  publish();
+  ProxyOptions o;
+  o.least_request = true;
+  start_proxy(o);
+  for (int i = 0; i < 40; ++i) ASSERT_EQ(status_of(request("GET", "x", "/")), 200);
+  for (auto& b : backends_) EXPECT_GT(b->hits.load(), 0) << b->name;
+}
+
+uint16_t closed_port() {
+  RawBackend probe([](int) {});
+  return probe.port();  // closed again when probe goes away
+}
+
+TEST_F(ProxyTest, FailedConnectIsRetriedOnAnotherEndpointAndTheDeadOneIsEjected) {
+  uint16_t dead = closed_port();
+  auto& live = add_backend("live");
+  add_service("svc", {dead, live.port()});
+  snap_.ingresses.push_back(ingress("web", "retry").default_backend(service_backend("svc", 80)));
+  publish();
+  ProxyOptions o;
+  o.threads = 1;
+  o.max_fails = 3;
+  o.fail_timeout = std::chrono::minutes(5);
+  start_proxy(o);
+  for (int i = 0; i < 20; ++i) {
+    std::string r = request("GET", "x", "/");
+    ASSERT_EQ(status_of(r), 200) << i << "\n" << r;
+  }
+  EXPECT_EQ(live.hits.load(), 20);
+  // Three refused connects eject the endpoint; later requests do not try it again.
+  EXPECT_EQ(registry_.counter("k8c_ingress_upstream_errors_total", "", {"reason"})
+                .labels({"refused"})
+                .value(),
+            3);
+}
+
+TEST_F(ProxyTest, ErrorStatuses) {
+  uint16_t dead = closed_port();
+  // Accepts and never answers.
+  RawBackend silent([](int fd) {
+    char buf[4096];
+    while (::recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+  });
+  snap_.services.push_back(service("web", "refused", {service_port("http", 80, 80)}));
+  snap_.endpoint_slices.push_back(endpoint_slice(
+      "web", "refused-1", "refused", {slice_port("http", dead)}, {endpoint("127.0.0.1")}));
+  snap_.services.push_back(service("web", "silent", {service_port("http", 80, 80)}));
+  snap_.endpoint_slices.push_back(endpoint_slice(
+      "web", "silent-1", "silent", {slice_port("http", silent.port())}, {endpoint("127.0.0.1")}));
+  snap_.services.push_back(service("web", "empty", {service_port("http", 80, 80)}));
+  snap_.ingresses.push_back(
+      ingress("web", "errors")
+          .annotation(kProxyReadTimeout, "300ms")
+          .rules({rule("err.example.com",
+                       {path("/refused", "Exact", service_backend("refused", 80)),
+                        path("/silent", "Exact", service_backend("silent", 80)),
+                        path("/empty", "Exact", service_backend("empty", 80)),
+                        path("/missing", "Exact", service_backend("nonexistent", 80))})}));
+  auto table = build_route_table(snap_);
+  holder_.publish(table);
+  start_proxy();
+  EXPECT_EQ(status_of(request("GET", "err.example.com", "/refused")), 502);
+  EXPECT_EQ(status_of(request("GET", "err.example.com", "/silent")), 504);
+  EXPECT_EQ(status_of(request("GET", "err.example.com", "/empty")), 503);
+  EXPECT_EQ(status_of(request("GET", "err.example.com", "/missing")), 503);
+  EXPECT_EQ(status_of(request("GET", "err.example.com", "/none")), 404);
+  EXPECT_EQ(status_of(request("CONNECT", "err.example.com:443", "err.example.com:443")), 405);
+}
+
+TEST_F(ProxyTest, ForwardedHeadersAreOursAndHopByHopHeadersAreStripped) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(ingress("web", "h").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  std::string r = request("GET", "shop.example.com", "/", {},
+                          "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+                          "X-Forwarded-Host: evil.example\r\nX-Request-ID: evil\r\n"
+                          "X-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n"
+                          "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
+                          "TE: trailers\r\nProxy-Authorization: Basic eA==\r\nX-Normal: ok\r\n");
+  ASSERT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("x-forwarded-for: 127.0.0.1\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("x-forwarded-proto: http\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("x-forwarded-host: shop.example.com\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("x-real-ip: 127.0.0.1\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("x-normal: ok\n"), std::string::npos) << r;
+  EXPECT_EQ(r.find("6.6.6.6"), std::string::npos) << r;
+  EXPECT_EQ(r.find("evil"), std::string::npos) << r;
+  EXPECT_EQ(r.find("x-secret"), std::string::npos) << r;
+  EXPECT_EQ(r.find("keep-alive: 5"), std::string::npos) << r;
+  EXPECT_EQ(r.find("te: trailers"), std::string::npos) << r;
+  EXPECT_EQ(r.find("proxy-authorization"), std::string::npos) << r;
+  size_t id = r.find("x-request-id: ");
+  ASSERT_NE(id, std::string::npos) << r;
+  std::string value = r.substr(id + 14, r.find('\n', id) - id - 14);
+  EXPECT_EQ(value.size(), 32u);
+  EXPECT_EQ(value.find_first_not_of("0123456789abcdef"), std::string::npos) << value;
+}
+
+TEST_F(ProxyTest, RewriteTargetAndPipelining) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "rw")
+          .annotation(kRewriteTarget, "/")
+          .rules({rule("rw.example.com", {path("/api", "Prefix", service_backend("svc", 80))})}));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  ASSERT_TRUE(send_all(fd,
+                       "GET /api/users?x=1 HTTP/1.1\r\nHost: rw.example.com\r\n\r\n"
+                       "GET /api HTTP/1.1\r\nHost: rw.example.com\r\n\r\n"));
+  std::string first = read_response(fd);
+  std::string second = read_response(fd);
+  ::close(fd);
+  EXPECT_NE(first.find("target: /users?x=1\n"), std::string::npos) << first;
+  EXPECT_NE(second.find("target: /\n"), std::string::npos) << second;
+}
+
+TEST_F(ProxyTest, ChunkedRequestBodyIsForwardedChunked) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(ingress("web", "c").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  std::string r = exchange(port(),
+                           "POST /up HTTP/1.1\r\nHost: c\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  ASSERT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("body: hello world\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("transfer-encoding: chunked\n"), std::string::npos) << r;
+}
+
+TEST_F(ProxyTest, BodyOverTheRouteLimitIs413) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(ingress("web", "small")
+                                .annotation(kProxyBodySize, "1k")
+                                .default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  EXPECT_EQ(status_of(request("POST", "x", "/", std::string(1024, 'a'))), 200);
+  EXPECT_EQ(status_of(request("POST", "x", "/", std::string(1025, 'a'))), 413);
+  std::string chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 3; ++i) chunked += "200\r\n" + std::string(512, 'b') + "\r\n";
+  chunked += "0\r\n\r\n";
+  EXPECT_EQ(status_of(exchange(port(), chunked)), 413);
+  EXPECT_EQ(a.hits.load(), 1);
+}
+
+// The response streams: the backend sends its second chunk only after the client has received
+// the first, which deadlocks (and fails) if the proxy buffered the response.
+TEST_F(ProxyTest, ResponseStreamsChunkByChunk) {
+  std::atomic<bool> first_seen{false};
+  RawBackend streaming([&](int fd) {
+    std::string head = read_some_until(fd, "\r\n\r\n");
+    if (head.empty()) return;
+    send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+    for (int i = 0; i < 1000 && !first_seen.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    send_all(fd, first_seen.load() ? "6\r\nsecond\r\n0\r\n\r\n" : "7\r\ntoolate\r\n0\r\n\r\n");
+  });
+  add_service("svc", {streaming.port()});
+  snap_.ingresses.push_back(ingress("web", "s").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  ASSERT_TRUE(send_all(fd, "GET /stream HTTP/1.1\r\nHost: s\r\n\r\n"));
+  std::string got = read_some_until(fd, "first\r\n");
+  ASSERT_NE(got.find("first"), std::string::npos) << got;
+  EXPECT_NE(lower(got).find("transfer-encoding: chunked"), std::string::npos) << got;
+  first_seen = true;
+  got += read_some_until(fd, "0\r\n\r\n");
+  ::close(fd);
+  EXPECT_NE(got.find("6\r\nsecond\r\n0\r\n\r\n"), std::string::npos) << got;
+}
+
+TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
+  RawBackend ws([](int fd) {
+    std::string head = read_some_until(fd, "\r\n\r\n");
+    if (lower(head).find("upgrade: websocket") == std::string::npos) return;
+    send_all(fd,
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      send_all(fd, std::string_view(buf, static_cast<size_t>(n)));
+    }
+  });
+  add_service("svc", {ws.port()});
+  snap_.ingresses.push_back(ingress("web", "ws").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  ASSERT_TRUE(send_all(fd,
+                       "GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n"));
+  std::string head = read_some_until(fd, "\r\n\r\n");
+  EXPECT_EQ(status_of(head), 101) << head;
+  EXPECT_NE(lower(head).find("upgrade: websocket"), std::string::npos) << head;
+  for (const std::string& msg :
+       std::vector<std::string>{"ping-1", "ping-2", std::string(100000, 'x')}) {
+    ASSERT_TRUE(send_all(fd, msg));
+    std::string echo;
+    while (echo.size() < msg.size()) {
+      std::string part = read_some_until(fd, {}, std::chrono::milliseconds(200));
+      if (part.empty()) break;
+      echo += part;
+    }
+    EXPECT_EQ(echo, msg);
+  }
+  ::close(fd);
+}
+
+TEST_F(ProxyTest, NewTableTakesEffectOnAnOpenConnection) {
+  auto& a = add_backend("a");
+  auto& b = add_backend("b");
+  add_service("svc-a", {a.port()});
+  add_service("svc-b", {b.port()});
+  snap_.ingresses.push_back(ingress("web", "swap").default_backend(service_backend("svc-a", 80)));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(read_response(fd).find("backend: a\n"), std::string::npos);
+  snap_.ingresses[0] = ingress("web", "swap").default_backend(service_backend("svc-b", 80));
+  publish();
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(read_response(fd).find("backend: b\n"), std::string::npos);
+  ::close(fd);
+}
+
+TEST_F(ProxyTest, MetricsCountByRouteAndStatusClass) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "m")
+          .rules({rule("m.example.com", {path("/ok", "Prefix", service_backend("svc", 80))})}));
+  publish();
+  start_proxy();
+  for (int i = 0; i < 3; ++i) request("GET", "m.example.com", "/ok");
+  request("GET", "m.example.com", "/nope");
+  // The proxy counts a request after writing its answer: wait for the last one to land.
+  std::string text;
+  for (int i = 0; i < 500; ++i) {
+    text = registry_.render();
+    if (text.find("_no_route") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(
+      text.find("k8c_ingress_requests_total{host=\"m.example.com\",path=\"/ok\",status=\"2xx\"} 3"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          "k8c_ingress_requests_total{host=\"_no_route\",path=\"_no_route\",status=\"4xx\"} 1"),
+      std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace k8c::ingress::testing
