@@ -220,6 +220,7 @@ int HttpParser::on_header_value_complete(llhttp_t* p) {
 int HttpParser::on_headers_complete(llhttp_t* p) {
   HttpParser* s = self(p);
   s->headers_done_ = true;
+  s->content_length_ = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
   s->keep_alive_ = llhttp_should_keep_alive(p) != 0;
   if (s->body_limit_ && (p->flags & F_CONTENT_LENGTH) && p->content_length > s->body_limit_) {
     return s->fail(413, "body larger than the limit");

@@ -77,7 +77,7 @@ class HttpParser {
   int status_code() const { return p_.status_code; }
   bool chunked() const { return (p_.flags & F_CHUNKED) != 0; }
   bool has_content_length() const { return (p_.flags & F_CONTENT_LENGTH) != 0; }
-  uint64_t content_length() const { return p_.content_length; }
+  uint64_t content_length() const { return content_length_; }
   bool upgrade_requested() const { return p_.upgrade != 0; }
   bool http10() const { return p_.http_major == 1 && p_.http_minor == 0; }
   bool keep_alive() const { return keep_alive_; }  // valid once the headers are complete
@@ -129,6 +129,7 @@ class HttpParser {
   bool auto_chunk_ = false;
   uint64_t body_limit_ = 0;
   uint64_t body_bytes_ = 0;
+  uint64_t content_length_ = 0;  // llhttp counts its copy down while parsing the body
 
   int error_status_ = 0;
   const char* error_reason_ = "";

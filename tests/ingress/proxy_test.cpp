@@ -266,6 +266,46 @@ TEST_F(ProxyTest, ResponseStreamsChunkByChunk) {
   EXPECT_NE(got.find("6\r\nsecond\r\n0\r\n\r\n"), std::string::npos) << got;
 }
 
+TEST_F(ProxyTest, LargeBodiesStreamBothWaysWithTheirLengths) {
+  const std::string big(3 << 20, 'q');
+  RawBackend large([&](int fd) {
+    for (;;) {
+      std::string head = read_some_until(fd, "\r\n\r\n");
+      if (head.empty()) return;
+      // The request body (Content-Length in the head) is read and counted before answering.
+      size_t cl = lower(head).find("content-length: ");
+      size_t want = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+      size_t have = head.size() - head.find("\r\n\r\n") - 4;
+      char buf[65536];
+      while (have < want) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        have += static_cast<size_t>(n);
+      }
+      send_all(fd, "HTTP/1.1 200 OK\r\nX-Got: " + std::to_string(have) +
+                       "\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
+    }
+  });
+  add_service("svc", {large.port()});
+  snap_.ingresses.push_back(ingress("web", "big")
+                                .annotation(kProxyBodySize, "10m")
+                                .default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  for (int round = 0; round < 2; ++round) {
+    std::string body(5 << 20, 'u');
+    ASSERT_TRUE(send_all(fd, "POST /big HTTP/1.1\r\nHost: big\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body));
+    std::string r = read_response(fd);
+    ASSERT_EQ(status_of(r), 200) << r.substr(0, 200);
+    EXPECT_NE(r.find("X-Got: 5242880\r\n"), std::string::npos) << r.substr(0, 200);
+    EXPECT_NE(r.find("Content-Length: 3145728\r\n"), std::string::npos) << r.substr(0, 200);
+    EXPECT_EQ(r.size() - r.find("\r\n\r\n") - 4, big.size());
+  }
+  ::close(fd);
+}
+
 TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
   RawBackend ws([](int fd) {
     std::string head = read_some_until(fd, "\r\n\r\n");
