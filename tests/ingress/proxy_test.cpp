@@ -2,6 +2,10 @@
 // table built from API-shaped objects.
 #include <gtest/gtest.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "common/pki.h"
 #include "tests/ingress/proxy_fixture.h"
 
 namespace k8c::ingress::testing {
@@ -390,6 +394,147 @@ TEST_F(ProxyTest, MetricsCountByRouteAndStatusClass) {
           "k8c_ingress_requests_total{host=\"_no_route\",path=\"_no_route\",status=\"4xx\"} 1"),
       std::string::npos)
       << text;
+}
+
+struct TlsResult {
+  bool handshake = false;
+  std::string peer_cn;
+  std::string response;
+};
+
+// One request over TLS with the given SNI (none when empty); the certificate is not verified
+// here: the test checks which one was presented.
+TlsResult tls_exchange(uint16_t port, const std::string& sni, const std::string& request,
+                       int max_version = 0) {
+  TlsResult out;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  if (max_version) SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+  if (max_version && max_version < TLS1_2_VERSION) {
+    SSL_CTX_set_security_level(ctx.get(), 0);
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION);
+  }
+  int fd = connect_to(port);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), fd);
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
+  if (SSL_connect(ssl.get()) == 1) {
+    out.handshake = true;
+    if (X509* peer = SSL_get1_peer_certificate(ssl.get())) {
+      char cn[256] = {};
+      X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+      out.peer_cn = cn;
+      X509_free(peer);
+    }
+    SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
+    char buf[16384];
+    for (;;) {
+      size_t end = out.response.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        std::string head = lower(out.response.substr(0, end));
+        size_t cl = head.find("content-length:");
+        size_t want = end + 4 + (cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15)));
+        if (out.response.size() >= want) break;
+      }
+      int n = SSL_read(ssl.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      out.response.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+class TlsProxyTest : public ProxyFixture {
+ protected:
+  void SetUp() override {
+    ca_ = pki::make_ca("test-ca");
+    auto& shop = add_backend("shop");
+    auto& blog = add_backend("blog");
+    add_service("shop", {shop.port()});
+    add_service("blog", {blog.port()});
+    for (const char* host : {"shop.example.com", "blog.example.com"}) {
+      auto pair = pki::issue(ca_, host, {}, {host}, true);
+      snap_.secrets.push_back(
+          tls_secret("web", std::string(host) + "-tls", pair.cert_pem, pair.key_pem));
+    }
+    snap_.ingresses.push_back(
+        ingress("web", "shop")
+            .tls({"shop.example.com"}, "shop.example.com-tls")
+            .rules({rule("shop.example.com", {path("/", "Prefix", service_backend("shop", 80))})}));
+    snap_.ingresses.push_back(
+        ingress("web", "blog")
+            .annotation(kSslRedirect, "false")
+            .tls({"blog.example.com"}, "blog.example.com-tls")
+            .rules({rule("blog.example.com", {path("/", "Prefix", service_backend("blog", 80))})}));
+    publish();
+    ProxyOptions o;
+    o.listen_https = "127.0.0.1:0";
+    start_proxy(o);
+  }
+  static std::string get(const std::string& host) {
+    return "GET /page HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+  }
+  pki::KeyPair ca_;
+};
+
+TEST_F(TlsProxyTest, SniPicksTheCertificateOfEachHost) {
+  TlsResult shop = tls_exchange(proxy_->https_port(), "shop.example.com", get("shop.example.com"));
+  ASSERT_TRUE(shop.handshake);
+  EXPECT_EQ(shop.peer_cn, "shop.example.com");
+  EXPECT_NE(shop.response.find("backend: shop\n"), std::string::npos) << shop.response;
+  EXPECT_NE(shop.response.find("x-forwarded-proto: https\n"), std::string::npos) << shop.response;
+
+  TlsResult blog = tls_exchange(proxy_->https_port(), "blog.example.com", get("blog.example.com"));
+  ASSERT_TRUE(blog.handshake);
+  EXPECT_EQ(blog.peer_cn, "blog.example.com");
+  EXPECT_NE(blog.response.find("backend: blog\n"), std::string::npos) << blog.response;
+}
+
+TEST_F(TlsProxyTest, HostDisagreeingWithSniIs421) {
+  TlsResult r = tls_exchange(proxy_->https_port(), "shop.example.com", get("blog.example.com"));
+  ASSERT_TRUE(r.handshake);
+  EXPECT_EQ(status_of(r.response), 421) << r.response;
+  // Port and case do not count as disagreement.
+  r = tls_exchange(proxy_->https_port(), "shop.example.com", get("SHOP.example.com:443"));
+  EXPECT_EQ(status_of(r.response), 200) << r.response;
+}
+
+TEST_F(TlsProxyTest, UnknownNameWithoutDefaultCertificateFailsTheHandshake) {
+  EXPECT_FALSE(
+      tls_exchange(proxy_->https_port(), "other.example.com", get("other.example.com")).handshake);
+  EXPECT_FALSE(tls_exchange(proxy_->https_port(), "", get("shop.example.com")).handshake);
+}
+
+TEST_F(TlsProxyTest, OldProtocolVersionsAreRefused) {
+  EXPECT_FALSE(tls_exchange(proxy_->https_port(), "shop.example.com", get("shop.example.com"),
+                            TLS1_1_VERSION)
+                   .handshake);
+  EXPECT_TRUE(tls_exchange(proxy_->https_port(), "shop.example.com", get("shop.example.com"),
+                           TLS1_2_VERSION)
+                  .handshake);
+}
+
+TEST_F(TlsProxyTest, PlainHttpIsRedirectedForHostsWithACertificate) {
+  std::string r = request("GET", "shop.example.com", "/page?x=1");
+  EXPECT_EQ(status_of(r), 308) << r;
+  EXPECT_NE(r.find("Location: https://shop.example.com:" + std::to_string(proxy_->https_port()) +
+                   "/page?x=1\r\n"),
+            std::string::npos)
+      << r;
+  // ssl-redirect: "false" keeps plain HTTP.
+  EXPECT_EQ(status_of(request("GET", "blog.example.com", "/page")), 200);
+}
+
+TEST_F(TlsProxyTest, ChangedSecretIsServedOnTheNextHandshake) {
+  auto renewed = pki::issue(ca_, "shop.example.com renewed", {}, {"shop.example.com"}, true);
+  Json secret = tls_secret("web", "shop.example.com-tls", renewed.cert_pem, renewed.key_pem);
+  secret["metadata"]["resourceVersion"] = "2";
+  snap_.secrets[0] = secret;
+  publish();
+  TlsResult r = tls_exchange(proxy_->https_port(), "shop.example.com", get("shop.example.com"));
+  ASSERT_TRUE(r.handshake);
+  EXPECT_EQ(r.peer_cn, "shop.example.com renewed");
 }
 
 }  // namespace
