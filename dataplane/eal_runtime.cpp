@@ -206,12 +206,17 @@ struct EalRuntime::Poller {
   uint16_t port = 0;
   uint16_t queue = 0;
   unsigned lcore_id = 0;
+  Rcu<NeighbourTable>* neighbours = nullptr;
+  rte_mempool* pool = nullptr;
   const std::atomic<bool>* stop = nullptr;
   uint64_t duration_tsc = 0;
+  uint64_t epoch_tsc = 0;  // the runtime's clock origin, shared by every lcore
   // TSC to nanoseconds as a 32.32 fixed-point multiplier, so the loop converts with one
   // multiply instead of a division.
   uint64_t ns_per_tsc_q32 = 0;
-  uint64_t tx_failed = 0, not_ours = 0, iterations = 0;
+  Counter tx_failed, not_ours, iterations, busy_iterations, busy_cycles, total_cycles;
+  NeighbourEvents events;
+  FrameMailbox mailbox;  // read by this lcore only between bursts
 };
 
 int EalRuntime::poll_loop(void* arg) {
@@ -225,12 +230,35 @@ int EalRuntime::poll_loop(void* arg) {
   const unsigned reader = p.queue;
   const uint64_t start = rte_rdtsc();
   const uint64_t end = p.duration_tsc ? start + p.duration_tsc : UINT64_MAX;
+  ctx.neighbour_events = &p.events;
 
   p.tables->online(reader);
+  p.neighbours->online(reader);
+  uint64_t last = start;
   for (;;) {
     uint64_t tsc = rte_rdtsc();
     if (p.stop->load(std::memory_order_relaxed) || tsc >= end) break;
-    ++p.iterations;
+    p.iterations.add(1);
+    p.total_cycles.add(tsc - last);
+    last = tsc;
+    if (!p.mailbox.empty()) {
+      // Frames from the control thread (ARP requests): rare, so one mbuf at a time is fine.
+      ControlFrame cf;
+      while (p.mailbox.pop(&cf)) {
+        rte_mbuf* m = rte_pktmbuf_alloc(p.pool);
+        if (!m) break;
+        char* d = rte_pktmbuf_append(m, cf.len);
+        if (!d) {
+          rte_pktmbuf_free(m);
+          break;
+        }
+        std::memcpy(d, cf.data, cf.len);
+        if (rte_eth_tx_burst(p.port, p.queue, &m, 1) != 1) {
+          p.tx_failed.add(1);
+          rte_pktmbuf_free(m);
+        }
+      }
+    }
     uint16_t n = rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
     if (n != 0) {
       uint16_t ntx = 0, nrel = 0;
@@ -244,8 +272,9 @@ int EalRuntime::poll_loop(void* arg) {
         views[i] = {data, m->data_len, static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
       }
       ctx.table = p.tables->current();
+      ctx.neighbours = p.neighbours->current();
       uint64_t now_ns = static_cast<uint64_t>(
-          (static_cast<unsigned __int128>(tsc - start) * p.ns_per_tsc_q32) >> 32);
+          (static_cast<unsigned __int128>(tsc - p.epoch_tsc) * p.ns_per_tsc_q32) >> 32);
       process_burst(views, verdicts, n, now_ns, ctx);
       for (uint16_t i = 0; i < n; ++i) {
         const Verdict& v = verdicts[i];
@@ -255,25 +284,55 @@ int EalRuntime::poll_loop(void* arg) {
           // kPassToKernel: there is no exception path (tap/virtio-user) yet, so frames that
           // are not ours are freed and counted. kForward to a port this runtime does not
           // own cannot be sent either.
-          if (v.action != Action::kDrop) ++p.not_ours;
+          if (v.action != Action::kDrop) p.not_ours.add(1);
           release[nrel++] = rx[i];
         }
       }
       if (ntx) {
         uint16_t sent = rte_eth_tx_burst(p.port, p.queue, tx, ntx);
         if (sent < ntx) {
-          p.tx_failed += ntx - sent;
+          p.tx_failed.add(ntx - sent);
           rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
         }
       }
       if (nrel) rte_pktmbuf_free_bulk(release, nrel);
       maintain(now_ns, ctx);
+      p.busy_iterations.add(1);
+      p.busy_cycles.add(rte_rdtsc() - tsc);
     }
     ctx.table = nullptr;
-    p.tables->quiescent(reader);  // nothing read from the table survives this point
+    ctx.neighbours = nullptr;
+    p.tables->quiescent(reader);  // nothing read from the tables survives this point
+    p.neighbours->quiescent(reader);
   }
   p.tables->offline(reader);
+  p.neighbours->offline(reader);
   return 0;
+}
+
+bool EalRuntime::poll_neighbour_event(NeighbourEvent* ev) {
+  for (auto& p : pollers_)
+    if (p->events.ring.pop(ev)) return true;
+  return false;
+}
+
+bool EalRuntime::send_frame(const ControlFrame& frame) {
+  if (pollers_.empty() || frame.len > sizeof frame.data) return false;
+  return pollers_[0]->mailbox.push(frame);
+}
+
+uint64_t EalRuntime::now_ns() const {
+  return static_cast<uint64_t>(
+      (static_cast<unsigned __int128>(rte_rdtsc() - epoch_tsc_) * ns_per_tsc_q32_) >> 32);
+}
+
+std::vector<LcoreLive> EalRuntime::live() const {
+  std::vector<LcoreLive> out;
+  for (const auto& p : pollers_)
+    out.push_back({p->lcore_id, p->queue, &p->ctx.stats, &p->iterations, &p->busy_iterations,
+                   &p->busy_cycles, &p->total_cycles, &p->tx_failed, &p->not_ours,
+                   &p->ctx.conntrack});
+  return out;
 }
 
 EalRuntime::EalRuntime() = default;
@@ -433,11 +492,21 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
   }
   tables_ = std::make_unique<Rcu<ServiceTable>>(q);
   tables_->publish(std::move(empty));
+  neighbours_ = std::make_unique<Rcu<NeighbourTable>>(q);
+  neighbours_->publish(NeighbourTable::build(0, 0, nullptr, {}));
+  tsc_hz_ = std::max<uint64_t>(1, rte_get_tsc_hz());
+  ns_per_tsc_q32_ =
+      static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / tsc_hz_);
+  epoch_tsc_ = rte_rdtsc();
   for (uint16_t i = 0; i < q; ++i) {
     LcoreOptions lo = o.lcore;
     lo.id = i;
     auto p = std::make_unique<Poller>(lo);
     p->tables = tables_.get();
+    p->neighbours = neighbours_.get();
+    p->pool = pool_;
+    p->epoch_tsc = epoch_tsc_;
+    p->ns_per_tsc_q32 = ns_per_tsc_q32_;
     p->port = port_;
     p->queue = i;
     pollers_.push_back(std::move(p));
@@ -447,15 +516,11 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
 
 void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
   if (pollers_.empty()) return;
-  const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t q32 =
-      static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / hz);
   const uint64_t duration_tsc =
-      static_cast<uint64_t>(static_cast<unsigned __int128>(duration_ns) * hz / 1'000'000'000);
+      static_cast<uint64_t>(static_cast<unsigned __int128>(duration_ns) * tsc_hz_ / 1'000'000'000);
   for (auto& p : pollers_) {
     p->stop = &stop;
     p->duration_tsc = duration_tsc;
-    p->ns_per_tsc_q32 = q32;
   }
   size_t next = 0;
   unsigned lcore;
@@ -476,7 +541,8 @@ void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
     const Poller& p = *pollers_[i];
     const LcoreStats& s = p.ctx.stats;
     reports_.push_back({p.lcore_id, p.queue, s.rx_packets.get(), s.forwarded.get(), s.replied.get(),
-                        s.passed.get(), s.total_drops(), p.tx_failed, p.not_ours, p.iterations});
+                        s.passed.get(), s.total_drops(), p.tx_failed.get(), p.not_ours.get(),
+                        p.iterations.get()});
   }
 }
 
@@ -491,6 +557,7 @@ void EalRuntime::shutdown() {
   }
   pollers_.clear();
   tables_.reset();
+  neighbours_.reset();
   if (pool_) {
     rte_mempool_free(pool_);
     pool_ = nullptr;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/neighbour.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/rcu.h"
 #include "dataplane/service_table.h"
@@ -45,6 +46,21 @@ struct LcoreReport {
   uint64_t iterations = 0;  // loop iterations, polled-empty ones included
 };
 
+// What one polling lcore is doing, readable while it runs (the metrics thread's view). Every
+// field has one writer, the lcore.
+struct LcoreLive {
+  unsigned lcore_id = 0;
+  uint16_t queue = 0;
+  const LcoreStats* stats = nullptr;
+  const Counter* iterations = nullptr;
+  const Counter* busy_iterations = nullptr;  // iterations that received frames
+  const Counter* busy_cycles = nullptr;      // TSC cycles spent on those
+  const Counter* total_cycles = nullptr;     // TSC cycles since the loop started
+  const Counter* tx_failed = nullptr;
+  const Counter* not_ours = nullptr;
+  const Conntrack* conntrack = nullptr;  // size() only: a racy but harmless read
+};
+
 class EalRuntime {
  public:
   EalRuntime();  // out of line: Poller is complete only in the .cpp
@@ -68,6 +84,17 @@ class EalRuntime {
 
   // The table every lcore reads; the control thread publishes new snapshots here.
   Rcu<ServiceTable>& tables() { return *tables_; }
+  // Next hops, published the same way (apart, so a learned MAC costs no Maglev rebuild).
+  Rcu<NeighbourTable>& neighbours() { return *neighbours_; }
+  // Control-thread side of the neighbour channels: drains what the lcores gleaned or missed,
+  // and queues a frame (an ARP request) for lcore 0 to send. False: nothing / mailbox full.
+  bool poll_neighbour_event(NeighbourEvent* ev);
+  bool send_frame(const ControlFrame& frame);
+  // The data-plane clock the lcores stamp flows with, in ns since start(); any thread.
+  uint64_t now_ns() const;
+  // Live per-lcore counters; valid from start() to shutdown().
+  std::vector<LcoreLive> live() const;
+  uint64_t tsc_hz() const { return tsc_hz_; }
   const NodeConfig& node() const { return node_; }
   uint16_t queues() const { return queues_; }
   std::string port_name() const;
@@ -87,6 +114,10 @@ class EalRuntime {
   rte_mempool* pool_ = nullptr;
   NodeConfig node_;
   std::unique_ptr<Rcu<ServiceTable>> tables_;
+  std::unique_ptr<Rcu<NeighbourTable>> neighbours_;
+  uint64_t epoch_tsc_ = 0;
+  uint64_t tsc_hz_ = 1;
+  uint64_t ns_per_tsc_q32_ = 0;
   std::vector<std::unique_ptr<Poller>> pollers_;
   std::vector<LcoreReport> reports_;
 };

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -65,6 +66,14 @@ class Rcu {
     if (old) retired_.push_back({old, token});
   }
 
+  // Called with each retired snapshot just before it is freed, when no reader can touch it any
+  // more: the place to fold counters the lcores wrote into it into totals that outlive it. Runs
+  // in the thread calling reclaim(), under the writer lock.
+  void set_retire_hook(std::function<void(const T&)> hook) {
+    std::lock_guard lock(writer_);
+    retire_hook_ = std::move(hook);
+  }
+
   // Frees every retired snapshot no reader can still hold; returns how many remain retired.
   size_t reclaim() {
     std::lock_guard lock(writer_);
@@ -74,6 +83,7 @@ class Rcu {
         safe = std::min(safe, r.seen.load(std::memory_order_acquire));
     std::erase_if(retired_, [&](const Retired& r) {
       if (r.token > safe) return false;
+      if (retire_hook_) retire_hook_(*r.ptr);
       delete r.ptr;
       return true;
     });
@@ -107,6 +117,7 @@ class Rcu {
   std::vector<Reader> readers_;
   std::mutex writer_;
   std::vector<Retired> retired_;
+  std::function<void(const T&)> retire_hook_;
 };
 
 }  // namespace k8c::dp

@@ -1,13 +1,17 @@
 // `k8c dataplane`: the DPDK L4 load balancer for this node's Services.
 //
-// Until the informer sync lands, the data plane runs with an empty service table: no address
-// is a VIP, so every frame is "not ours" (kPassToKernel). There is no kernel exception path
-// yet either, so those frames are freed and counted as not_ours in the exit summary; nothing
-// is forwarded. --kubeconfig and --node-name are accepted and recorded for that sync, and
-// --metrics for the metrics server, so scripts written against the contract work today.
-#include "control/cmd/commands.h"
-#include "dataplane/eal_runtime.h"
-
+// The lcores poll the port (dataplane/eal_runtime); everything else runs on ordinary threads:
+//   - ObjectSync follows Services, EndpointSlices and this node's Node through informers and,
+//     after each burst of changes, the Controller translates the whole view into a service
+//     table and publishes it through RCU. Forwarding never pauses for a rebuild.
+//   - the Controller's neighbour thread keeps next-hop MACs current (ARP gleaning, requests).
+//   - an HTTP server answers /metrics.
+// Without --kubeconfig, or while the API server cannot be reached, the data plane runs with the
+// table it has (empty at first) and the informers keep retrying.
+//
+// `k8c dataplane stats --metrics HOST:PORT` reads a running data plane's /metrics and prints a
+// short summary.
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +19,17 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <thread>
+
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "control/client/client.h"
+#include "control/client/object_sync.h"
+#include "control/cmd/commands.h"
+#include "dataplane/controller.h"
+#include "dataplane/eal_runtime.h"
 
 namespace k8c::cmd {
 
@@ -25,8 +40,13 @@ struct DataplaneFlags {
   std::string node_name;
   std::string eal;
   std::string metrics;
+  std::string node_ip;  // IP or IP/PREFIX
+  std::string gateway;
+  std::vector<std::string> neighbours;  // IP=MAC
+  std::string log_level = "info";
   uint16_t port_id = 0;
   double duration = 0;
+  double drain_timeout = 30;
 };
 
 std::atomic<bool> g_stop{false};
@@ -36,17 +56,28 @@ void on_signal(int) {
   g_stop.store(true, std::memory_order_relaxed);
 }
 
-// HOST:PORT with a numeric port, checked now so that a typo fails at start-up rather than when
-// the metrics server arrives.
-bool valid_host_port(const std::string& s) {
+// HOST:PORT with a numeric port, checked before anything starts.
+bool split_host_port(const std::string& s, std::string* host, uint16_t* port) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
-  unsigned long port = 0;
+  unsigned long p = 0;
   for (size_t i = colon + 1; i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') return false;
-    port = port * 10 + static_cast<unsigned>(s[i] - '0');
-    if (port > 65535) return false;
+    p = p * 10 + static_cast<unsigned>(s[i] - '0');
+    if (p > 65535) return false;
   }
+  *host = s.substr(0, colon);
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+
+bool parse_mac(const std::string& s, dp::Mac* mac) {
+  unsigned v[6];
+  char tail;
+  if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                  &tail) != 6)
+    return false;
+  for (int i = 0; i < 6; ++i) (*mac)[i] = static_cast<uint8_t>(v[i]);
   return true;
 }
 
@@ -60,12 +91,56 @@ int fail(const std::string& message) {
 }
 
 int run_dataplane(const DataplaneFlags& f) {
-  if (!f.metrics.empty() && !valid_host_port(f.metrics))
+  init_logging(f.log_level);
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
+  if (!f.metrics.empty() && !split_host_port(f.metrics, &metrics_host, &metrics_port))
     return fail("--metrics must be HOST:PORT, got '" + f.metrics + "'");
   std::string node = f.node_name;
   if (node.empty()) {
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) == 0) node = host;
+  }
+
+  dp::ControllerOptions copts;
+  copts.translate.node_name = node;
+  copts.translate.drain_timeout_ns = static_cast<uint64_t>(f.drain_timeout * 1e9);
+  if (!f.node_ip.empty()) {
+    std::string ip = f.node_ip;
+    auto slash = ip.find('/');
+    if (slash != std::string::npos) {
+      std::string len = ip.substr(slash + 1);
+      ip.resize(slash);
+      char* end = nullptr;
+      long n = std::strtol(len.c_str(), &end, 10);
+      if (len.empty() || *end || n < 1 || n > 32)
+        return fail("--node-ip " + f.node_ip + ": the prefix length must be 1..32");
+      copts.node_prefix_len = static_cast<unsigned>(n);
+    }
+    auto parsed = dp::parse_ipv4(ip);
+    if (!parsed || *parsed == 0)
+      return fail("--node-ip " + f.node_ip + ": not an IPv4 address (IP or IP/PREFIX)");
+    copts.translate.node_ip = *parsed;
+  }
+  if (!f.gateway.empty()) {
+    auto parsed = dp::parse_ipv4(f.gateway);
+    if (!parsed) return fail("--gateway " + f.gateway + ": not an IPv4 address");
+    copts.gateway_ip = *parsed;
+  }
+  for (const auto& n : f.neighbours) {
+    auto eq = n.find('=');
+    dp::Mac mac;
+    auto ip = eq == std::string::npos ? std::nullopt : dp::parse_ipv4(n.substr(0, eq));
+    if (!ip || !parse_mac(n.substr(eq + 1), &mac))
+      return fail("--neighbour " + n + ": want IP=MAC, e.g. 10.0.0.5=02:00:00:00:00:05");
+    copts.static_neighbours.push_back({dp::hton32(*ip), mac});
+  }
+
+  std::shared_ptr<client::ApiClient> api;
+  if (!f.kubeconfig.empty()) {
+    std::string err;
+    api = client::ApiClient::from_kubeconfig_file(f.kubeconfig, &err);
+    if (!api) return fail("--kubeconfig: " + err);
   }
 
   dp::RuntimeOptions opts;
@@ -75,6 +150,87 @@ int run_dataplane(const DataplaneFlags& f) {
   std::string error;
   if (!rt.start(opts, &error)) return fail(error);
 
+  dp::ControllerHooks hooks;
+  hooks.tables = &rt.tables();
+  hooks.neighbours = &rt.neighbours();
+  hooks.node = rt.node();
+  hooks.now_ns = [&rt] { return rt.now_ns(); };
+  hooks.poll_event = [&rt](dp::NeighbourEvent* ev) { return rt.poll_neighbour_event(ev); };
+  hooks.send = [&rt](const dp::ControlFrame& fr) { return rt.send_frame(fr); };
+  hooks.lcores = [&rt] { return rt.live(); };
+  hooks.tsc_hz = rt.tsc_hz();
+  auto controller = std::make_unique<dp::Controller>(copts, hooks);
+
+  std::unique_ptr<http::Server> metrics;
+  if (!f.metrics.empty()) {
+    http::ServerOptions so;
+    so.listen = f.metrics;
+    so.threads = 1;
+    metrics = std::make_unique<http::Server>(
+        so, [c = controller.get()](http::Request& req, std::shared_ptr<http::Responder> r) {
+          if (req.path != "/metrics") return r->send({404, {}, "not found: try /metrics\n"});
+          if (req.method != "GET" && req.method != "HEAD")
+            return r->send({405, {{"Allow", "GET, HEAD"}}, ""});
+          r->send({200, {{"Content-Type", k8c::metrics::kContentType}}, c->render_metrics()});
+        });
+    try {
+      metrics->start();
+    } catch (const std::exception& e) {
+      controller.reset();
+      rt.shutdown();
+      return fail("--metrics " + f.metrics + ": " + e.what());
+    }
+  }
+
+  // Without a static table the first ARP requests need the node address, which may come from
+  // the Node object: the neighbour thread starts now and picks it up after the first build.
+  controller->start();
+
+  std::unique_ptr<client::ObjectSync> sync;
+  std::thread watchdog;
+  std::mutex watchdog_mu;
+  std::condition_variable watchdog_cv;
+  if (api) {
+    client::InformerOptions io;
+    // A data plane that lost the API server must find it again quickly once it is back.
+    io.max_backoff = std::chrono::milliseconds(2000);
+    std::vector<client::SyncSource> sources = {
+        {client::resources::services, "", "", "", io},
+        {client::resources::endpointslices, "", "", "", io},
+        {client::resources::nodes, "", "", "metadata.name=" + node, io},
+    };
+    sources[0].options.name = "services";
+    sources[1].options.name = "endpointslices";
+    sources[2].options.name = "nodes";
+    client::ObjectSyncOptions so;
+    so.name = "dataplane";
+    sync = std::make_unique<client::ObjectSync>(
+        api, std::move(sources),
+        [c = controller.get()](const client::SyncView& view) {
+          c->rebuild(view.at(0), view.at(1), view.at(2));
+        },
+        so);
+    sync->start();
+    watchdog = std::thread([&] {
+      // Says plainly, every 10 s, that the API server has not answered yet; the informers
+      // log each failed attempt themselves.
+      auto started = std::chrono::steady_clock::now();
+      std::unique_lock lock(watchdog_mu);
+      while (!g_stop.load()) {
+        if (sync->wait_for_first_build(std::chrono::milliseconds(0))) break;
+        auto waited = std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::steady_clock::now() - started);
+        if (waited.count() >= 2)
+          spdlog::warn(
+              "dataplane: no service table from the API server ({}) after {}s; forwarding with "
+              "the current (empty) table and retrying",
+              f.kubeconfig, waited.count());
+        watchdog_cv.wait_for(lock, std::chrono::seconds(waited.count() >= 2 ? 10 : 2),
+                             [] { return g_stop.load(); });
+      }
+    });
+  }
+
   struct sigaction sa = {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -83,13 +239,25 @@ int run_dataplane(const DataplaneFlags& f) {
 
   std::fflush(stdout);
   std::cout << "k8c dataplane running on port " << rt.port_name() << " with " << rt.queues()
-            << " queue(s), node " << node << ", empty service table (no informer yet)";
-  if (!f.kubeconfig.empty()) std::cout << ", kubeconfig " << f.kubeconfig;
-  if (!f.metrics.empty()) std::cout << ", metrics " << f.metrics << " (not served yet)";
+            << " queue(s), node " << node;
+  if (copts.translate.node_ip) std::cout << " (" << f.node_ip << ")";
+  if (api)
+    std::cout << ", following " << f.kubeconfig;
+  else
+    std::cout << ", no --kubeconfig: empty service table";
+  if (metrics)
+    std::cout << ", metrics on http://" << metrics_host << ":" << metrics->port() << "/metrics";
   std::cout << std::endl;
 
   auto duration_ns = static_cast<uint64_t>(f.duration * 1e9);
   rt.run(g_stop, duration_ns);
+  g_stop.store(true);
+  watchdog_cv.notify_all();
+
+  if (watchdog.joinable()) watchdog.join();
+  if (sync) sync->stop();
+  if (metrics) metrics->stop();
+  controller.reset();
 
   uint64_t rx = 0, fwd = 0, rep = 0, drop = 0, not_ours = 0, tx_failed = 0;
   for (const auto& r : rt.reports()) {
@@ -101,9 +269,89 @@ int run_dataplane(const DataplaneFlags& f) {
     tx_failed += r.tx_failed;
   }
   rt.shutdown();
-  std::cout << "k8c dataplane stopped" << (g_stop.load() ? " on signal" : "") << ": rx " << rx
-            << ", forwarded " << fwd << ", replied " << rep << ", dropped " << drop << ", not ours "
-            << not_ours << ", tx failed " << tx_failed << std::endl;
+  std::cout << "k8c dataplane stopped" << (g_stop.load() && duration_ns == 0 ? " on signal" : "")
+            << ": rx " << rx << ", forwarded " << fwd << ", replied " << rep << ", dropped " << drop
+            << ", not ours " << not_ours << ", tx failed " << tx_failed << std::endl;
+  return 0;
+}
+
+// `k8c dataplane stats`: a quick look at a running data plane through its /metrics.
+int run_stats(const std::string& target) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(target, &host, &port))
+    return fail("stats: --metrics must be HOST:PORT, got '" + target + "'");
+  http::ClientOptions co;
+  co.host = host;
+  co.port = port;
+  co.timeout = std::chrono::milliseconds(5000);
+  http::Response resp;
+  try {
+    http::Client c(co);
+    resp = c.request("GET", "/metrics");
+  } catch (const std::exception& e) {
+    return fail("stats: cannot reach http://" + target + "/metrics: " + e.what());
+  }
+  if (resp.status != 200)
+    return fail("stats: http://" + target + "/metrics answered " + std::to_string(resp.status));
+
+  // name -> [(labels, value)]
+  std::map<std::string, std::vector<std::pair<std::string, double>>> m;
+  size_t pos = 0;
+  const std::string& b = resp.body;
+  while (pos < b.size()) {
+    size_t eol = b.find('\n', pos);
+    if (eol == std::string::npos) eol = b.size();
+    std::string line = b.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.empty() || line[0] == '#') continue;
+    size_t sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    std::string series = line.substr(0, sp);
+    double v = std::strtod(line.c_str() + sp + 1, nullptr);
+    size_t brace = series.find('{');
+    std::string name = series.substr(0, brace);
+    std::string labels = brace == std::string::npos ? "" : series.substr(brace);
+    m[name].push_back({labels, v});
+  }
+  auto total = [&](const std::string& name) {
+    double t = 0;
+    for (const auto& [l, v] : m[name]) t += v;
+    return t;
+  };
+  auto label = [](const std::string& labels, const std::string& key) {
+    std::string k = key + "=\"";
+    size_t at = labels.find(k);
+    if (at == std::string::npos) return std::string();
+    size_t end = labels.find('"', at + k.size());
+    return labels.substr(at + k.size(), end - at - k.size());
+  };
+  std::printf(
+      "services %.0f, backends %.0f, neighbours %.0f, tables built %.0f, sync problems %.0f\n",
+      total("k8c_dataplane_services"), total("k8c_dataplane_backends"),
+      total("k8c_dataplane_neighbours"), total("k8c_dataplane_table_builds_total"),
+      total("k8c_dataplane_sync_problems"));
+  std::printf(
+      "rx %.0f, forwarded %.0f, replied %.0f, not ours %.0f, new flows %.0f, active flows %.0f\n",
+      total("k8c_dataplane_rx_packets_total"), total("k8c_dataplane_forwarded_packets_total"),
+      total("k8c_dataplane_replied_packets_total"), total("k8c_dataplane_not_ours_packets_total"),
+      total("k8c_dataplane_new_flows_total"), total("k8c_dataplane_active_flows"));
+  for (const auto& [l, v] : m["k8c_dataplane_lcore_utilisation"])
+    std::printf("lcore %s: %.1f%% busy\n", label(l, "lcore").c_str(), v * 100);
+  std::string drops;
+  for (const auto& [l, v] : m["k8c_dataplane_drops_total"])
+    if (v > 0) drops += " " + label(l, "reason") + "=" + std::to_string(uint64_t(v));
+  std::printf("drops:%s\n", drops.empty() ? " none" : drops.c_str());
+  std::map<std::string, double> flows, packets;
+  for (const auto& [l, v] : m["k8c_dataplane_service_flows_total"]) flows[label(l, "service")] = v;
+  for (const auto& [l, v] : m["k8c_dataplane_service_packets_total"])
+    packets[label(l, "service")] = v;
+  for (const auto& [svc, fl] : flows) {
+    std::printf("service %s: %.0f flows, %.0f packets\n", svc.c_str(), fl, packets[svc]);
+    for (const auto& [l, v] : m["k8c_dataplane_backend_flows_total"])
+      if (label(l, "service") == svc)
+        std::printf("  backend %s: %.0f flows\n", label(l, "backend").c_str(), v);
+  }
   return 0;
 }
 
@@ -111,17 +359,43 @@ Register reg([](CLI::App& app) {
   auto flags = std::make_shared<DataplaneFlags>();
   auto* cmd = app.add_subcommand("dataplane", "Run the DPDK L4 load balancer for Services");
   cmd->add_option("--kubeconfig", flags->kubeconfig,
-                  "Kubeconfig of the API server to follow (recorded; informer sync comes next)");
+                  "Kubeconfig of the API server whose Services to follow (none: empty table)");
   cmd->add_option("--node-name", flags->node_name, "This node's name (default: the hostname)");
   cmd->add_option("--eal", flags->eal,
                   "DPDK EAL arguments, split like a shell would, e.g. \"-l 0-1 --vdev=net_null0\"");
-  cmd->add_option("--metrics", flags->metrics,
-                  "HOST:PORT for Prometheus /metrics (recorded; served in a later release)");
+  cmd->add_option("--metrics", flags->metrics, "HOST:PORT to serve Prometheus /metrics on");
   cmd->add_option("--port-id", flags->port_id, "DPDK port to serve")->capture_default_str();
   cmd->add_option("--duration", flags->duration, "Run for SECONDS, then exit (0: until a signal)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e9));
-  cmd->callback([flags] {
+  cmd->add_option("--node-ip", flags->node_ip,
+                  "This node's address on the port, IP or IP/PREFIX (default: the Node's "
+                  "InternalIP). The prefix says which addresses are on-link and resolved by ARP");
+  cmd->add_option("--gateway", flags->gateway,
+                  "Next hop (resolved by ARP) for addresses off the --node-ip subnet");
+  cmd->add_option("--neighbour,--neighbor", flags->neighbours,
+                  "Static next hop IP=MAC (repeatable); wins over what ARP teaches");
+  cmd->add_option("--drain-timeout", flags->drain_timeout,
+                  "Seconds a terminating endpoint keeps its existing flows")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")
+      ->capture_default_str();
+
+  auto stats_target = std::make_shared<std::string>();
+  auto* stats = cmd->add_subcommand("stats", "Summarise a running data plane's /metrics");
+  stats->add_option("--metrics", *stats_target, "HOST:PORT of the data plane's --metrics")
+      ->required();
+  stats->callback([stats_target] {
+    try {
+      exit_code() = run_stats(*stats_target);
+    } catch (const std::exception& e) {
+      exit_code() = fail(e.what());
+    }
+  });
+
+  cmd->callback([flags, stats] {
+    if (stats->parsed()) return;
     try {
       exit_code() = run_dataplane(*flags);
     } catch (const std::exception& e) {

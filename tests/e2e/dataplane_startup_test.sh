@@ -44,18 +44,37 @@ expect_startup_error "vdev that cannot start" "vdev net_af_packet0 did not start
   --eal "$EAL_BASE --vdev=net_af_packet0,iface=does-not-exist" --duration 1
 expect_startup_error "malformed --metrics" "--metrics must be HOST:PORT" \
   --eal "$EAL_BASE --vdev=net_null0" --metrics nonsense --duration 1
+expect_startup_error "kubeconfig that does not exist" "cannot read kubeconfig" \
+  --kubeconfig "$WORK/missing.kubeconfig" --eal "$EAL_BASE --vdev=net_null0" --duration 1
+expect_startup_error "malformed --node-ip" "--node-ip 10.0.0.300: not an IPv4 address" \
+  --node-ip 10.0.0.300 --eal "$EAL_BASE --vdev=net_null0" --duration 1
+expect_startup_error "malformed --neighbour" "want IP=MAC" \
+  --neighbour 10.0.0.5=zz --eal "$EAL_BASE --vdev=net_null0" --duration 1
 
-# A good start: the loop polls net_null0 (which hands out zero-filled frames as fast as it is
+# An API server that cannot be reached (nothing listens on port 1): the data plane starts,
+# polls with its empty table, says so, and keeps retrying until it is stopped.
+cat >"$WORK/unreachable.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+EOF
+
+# A good start, API server or not: the loop polls net_null0 (which hands out zero-filled frames as fast as it is
 # asked), frees them as not ours with the empty service table, and stops after the duration.
-dataplane --kubeconfig "$WORK/unused.kubeconfig" --eal "$EAL_BASE --vdev=net_null0" \
-  --metrics 127.0.0.1:9464 --duration 2
-if [ "$DP_RC" -eq 0 ]; then pass "net_null0 for 2s exits 0"; else
-  fail "net_null0 for 2s exited $DP_RC"; tail -n 10 "$WORK/dp.out" | sed 's/^/    /'; fi
+dataplane --kubeconfig "$WORK/unreachable.kubeconfig" --eal "$EAL_BASE --vdev=net_null0" \
+  --metrics 127.0.0.1:0 --duration 3
+if [ "$DP_RC" -eq 0 ]; then pass "net_null0 for 3s exits 0"; else
+  fail "net_null0 for 3s exited $DP_RC"; tail -n 10 "$WORK/dp.out" | sed 's/^/    /'; fi
 expect_contains "announces the port and queues" "running on port 0 (net_null0) with 1 queue(s)" \
   cat "$WORK/dp.out"
 rx=$(sed -n 's/^k8c dataplane stopped: rx \([0-9]*\),.*/\1/p' "$WORK/dp.out")
 if [ "${rx:-0}" -gt 0 ]; then pass "the loop received frames ($rx)"; else
   fail "no frames received: $(tail -n 1 "$WORK/dp.out")"; fi
+expect_contains "an unreachable API server is reported" "no service table from the API server" \
+  cat "$WORK/dp.out"
 
 # SIGTERM ends an open-ended run cleanly (ports stopped, EAL cleaned up, exit 0).
 timeout 30 "$K8C" dataplane --node-name node-1 --eal "$EAL_BASE --vdev=net_null0" \
