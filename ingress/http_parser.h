@@ -85,6 +85,7 @@ class HttpParser {
   bool message_done() const { return message_done_; }
   bool started() const { return started_; }  // some byte of the current message was parsed
   uint64_t body_bytes() const { return body_bytes_; }
+  size_t header_bytes() const { return header_bytes_; }  // request line + headers, roughly
 
   // After kError: the status to answer with (400, 413, 431) and why.
   int error_status() const { return error_status_; }

@@ -442,7 +442,6 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     disarm(client_timer_);
     if (ec) co_return false;
     cend_ += n;
-    bytes_in_ += n;
     co_return true;
   }
 
@@ -537,7 +536,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     status_ = 0;
     route_ = nullptr;
     upstream_key_ = {};
-    bytes_in_ = cend_ - cbeg_;
+    bytes_in_ = 0;
     bytes_out_ = 0;
     w_.make_request_id(request_id_);
     w_.sync_generation();
@@ -1131,7 +1130,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     line.append(",\"status\":");
     append_uint(line, static_cast<uint64_t>(status_));
     line.append(",\"bytes_in\":");
-    append_uint(line, bytes_in_);
+    append_uint(line, req_.header_bytes() + req_.body_bytes() + bytes_in_);
     line.append(",\"bytes_out\":");
     append_uint(line, bytes_out_);
     line.append(",\"duration_us\":");
@@ -1176,7 +1175,8 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
   Clock::time_point started_at_{};
   int status_ = 0;
   bool close_after_ = false;
-  uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  uint64_t bytes_in_ = 0;  // tunnelled bytes; head and body are counted by the parser
+  uint64_t bytes_out_ = 0;
   char request_id_[32] = {};
 };
 
