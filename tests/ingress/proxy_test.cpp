@@ -350,6 +350,97 @@ TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
   ::close(fd);
 }
 
+// Issue 4, acceptance 4 in-process: while clients keep sending requests, 1,000 route tables are
+// published (each Ingress change is one); no request fails and an open WebSocket keeps working.
+TEST_F(ProxyTest, ThousandReloadsUnderLoadFailNothingAndKeepAWebSocketOpen) {
+  auto& a = add_backend("a");
+  auto& b = add_backend("b");
+  RawBackend ws([](int fd) {
+    std::string head = read_some_until(fd, "\r\n\r\n");
+    if (head.empty()) return;
+    send_all(
+        fd,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      send_all(fd, std::string_view(buf, static_cast<size_t>(n)));
+    }
+  });
+  add_service("svc-a", {a.port()});
+  add_service("svc-b", {b.port()});
+  add_service("svc-ws", {ws.port()});
+  auto make = [](int i) {
+    return ingress("web", "app")
+        .annotation(kProxyReadTimeout, std::to_string(10 + i % 50) + "s")
+        .rules({rule("load.example.com",
+                     {path("/", "Prefix", service_backend(i % 2 ? "svc-a" : "svc-b", 80))}),
+                rule("ws.example.com", {path("/", "Prefix", service_backend("svc-ws", 80))})});
+  };
+  snap_.ingresses.push_back(make(0));
+  publish();
+  ProxyOptions o;
+  o.threads = 2;
+  start_proxy(o);
+
+  int wsfd = connect_to(port());
+  ASSERT_TRUE(send_all(wsfd,
+                       "GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n\r\n"));
+  ASSERT_EQ(status_of(read_some_until(wsfd, "\r\n\r\n")), 101);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      int fd = -1;
+      for (int i = 0; !stop.load(); ++i) {
+        // Half the clients keep their connection, half reconnect every few requests.
+        if (fd < 0 || (c % 2 && i % 5 == 0)) {
+          if (fd >= 0) ::close(fd);
+          fd = connect_to(port());
+        }
+        std::string r;
+        if (send_all(fd, "GET /x HTTP/1.1\r\nHost: load.example.com\r\n\r\n"))
+          r = read_response(fd);
+        if (status_of(r) == 200) {
+          ++ok;
+        } else {
+          ++failed;
+          ::close(fd);
+          fd = -1;
+        }
+      }
+      if (fd >= 0) ::close(fd);
+    });
+  }
+  uint64_t before = holder_.generation();
+  for (int i = 1; i <= 1000; ++i) {
+    snap_.ingresses[0] = make(i);
+    holder_.publish(build_route_table(snap_));
+    if (i % 100 == 0) {
+      std::string msg = "still-open-" + std::to_string(i);
+      ASSERT_TRUE(send_all(wsfd, msg));
+      EXPECT_EQ(read_some_until(wsfd, msg), msg);
+    }
+  }
+  // Let the load run on the last table too before stopping it.
+  int ok_at_end = ok.load();
+  for (int i = 0; i < 10000 && ok.load() < ok_at_end + 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  ::close(wsfd);
+  EXPECT_EQ(holder_.generation() - before, 1000u);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 100);
+  EXPECT_GT(a.hits.load(), 0);
+  EXPECT_GT(b.hits.load(), 0);
+}
+
 TEST_F(ProxyTest, NewTableTakesEffectOnAnOpenConnection) {
   auto& a = add_backend("a");
   auto& b = add_backend("b");

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Issue 4, acceptance 5: `k8c ingress`, nginx and HAProxy side by side, in one run, on loopback.
+#
+# All three get the same 100 hosts (h0.bench.test .. h99.bench.test, each with the path /pN),
+# upstream keep-alive to the same backend (an nginx answering a fixed 200), one worker each,
+# pinned to the same core, and the same wrk load. Plain HTTP spreads requests over the 100
+# hosts (a wrk Lua script); TLS uses one host, "localhost", so that wrk's SNI and the Host header
+# agree (k8c answers 421 otherwise) without touching /etc/hosts. Access logs are off everywhere.
+#
+#   bench/ingress_proxy_compare.sh [K8C] [DURATION_S] [CONNECTIONS]
+#   K8C defaults to build/release/k8c (build it with scripts/build.sh build/release
+#   -DCMAKE_BUILD_TYPE=Release -DK8C_TESTS=OFF). A Debug binary runs too, but its figures say
+#   nothing about the proxy.
+#
+# Cores: the proxy under test runs on CPU 0; wrk and the backend share CPU 1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+K8C=${1:-$ROOT/build/release/k8c}
+DURATION=${2:-10}
+CONNS=${3:-50}
+PROXY_CPU=0
+LOAD_CPU=1
+for tool in nginx haproxy wrk openssl kubectl python3 taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup.sh installs it)"; exit 1; }
+done
+[ -x "$K8C" ] || { echo "no k8c binary at $K8C"; exit 1; }
+
+WORK=$(mktemp -d /tmp/k8c-ingress-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 1 200); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "nothing listens on $1"; return 1
+}
+
+HOSTS=100
+BACKEND_PORT=$(free_port)
+
+# ---- certificate: one for localhost and *.bench.test ----
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,DNS:*.bench.test" \
+  -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+cat "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/tls.pem"
+
+# ---- the backend: nginx with one worker answering 200 "hello" ----
+mkdir -p "$WORK/backend"
+cat >"$WORK/backend/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/backend/nginx.pid;
+error_log $WORK/backend/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$BACKEND_PORT reuseport;
+    location / { return 200 "hello\n"; }
+  }
+}
+EOF
+taskset -c $LOAD_CPU nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
+PIDS+=($!)
+wait_port "$BACKEND_PORT"
+
+# ---- nginx as the proxy ----
+NGX_HTTP=$(free_port)
+NGX_HTTPS=$(free_port)
+mkdir -p "$WORK/nginx"
+{
+  cat <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
+  ssl_certificate $WORK/tls.crt;
+  ssl_certificate_key $WORK/tls.key;
+  ssl_protocols TLSv1.2 TLSv1.3;
+EOF
+  emit_server() {  # name path
+    cat <<EOF
+  server {
+    listen 127.0.0.1:$NGX_HTTP;
+    listen 127.0.0.1:$NGX_HTTPS ssl;
+    server_name $1;
+    location / { return 404; }
+    location $2 {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+    }
+  }
+EOF
+  }
+  for i in $(seq 0 $((HOSTS - 1))); do emit_server "h$i.bench.test" "/p$i"; done
+  emit_server localhost /p0
+  echo "}"
+} >"$WORK/nginx/nginx.conf"
+taskset -c $PROXY_CPU nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+PIDS+=($!)
+
+# ---- HAProxy ----
+HAP_HTTP=$(free_port)
+HAP_HTTPS=$(free_port)
+{
+  cat <<EOF
+global
+  nbthread 1
+  cpu-map 1/1 $PROXY_CPU
+  maxconn 8000
+  tune.ssl.default-dh-param 2048
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+frontend fe
+  bind 127.0.0.1:$HAP_HTTP
+  bind 127.0.0.1:$HAP_HTTPS ssl crt $WORK/tls.pem
+  http-request set-var(txn.host) req.hdr(host),field(1,:),lower
+EOF
+  for i in $(seq 0 $((HOSTS - 1))); do
+    echo "  use_backend be if { var(txn.host) -m str h$i.bench.test } { path /p$i } || { var(txn.host) -m str h$i.bench.test } { path_beg /p$i/ }"
+  done
+  echo "  use_backend be if { var(txn.host) -m str localhost } { path_beg /p0 }"
+  cat <<EOF
+  default_backend notfound
+backend notfound
+  http-request return status 404
+backend be
+  http-reuse always
+  server s1 127.0.0.1:$BACKEND_PORT maxconn 1000
+EOF
+} >"$WORK/haproxy.cfg"
+haproxy -c -f "$WORK/haproxy.cfg" >/dev/null
+taskset -c $PROXY_CPU haproxy -f "$WORK/haproxy.cfg" -db &
+PIDS+=($!)
+
+# ---- k8c: a server holding 100 Ingresses, and the ingress following it ----
+mkdir -p "$WORK/k8c"
+taskset -c $LOAD_CPU "$K8C" server --data-dir "$WORK/k8c" --listen 127.0.0.1:0 \
+  >"$WORK/k8c/server.out" 2>"$WORK/k8c/server.err" &
+PIDS+=($!)
+for _ in $(seq 1 300); do grep -q "listening on" "$WORK/k8c/server.out" 2>/dev/null && break; sleep 0.1; done
+export KUBECONFIG="$WORK/k8c/admin.kubeconfig"
+{
+  cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: backend}
+spec: {ports: [{name: http, port: 80, targetPort: $BACKEND_PORT}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: backend-1, labels: {kubernetes.io/service-name: backend}}
+addressType: IPv4
+ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-tls}
+type: kubernetes.io/tls
+data:
+  tls.crt: $(base64 -w0 "$WORK/tls.crt")
+  tls.key: $(base64 -w0 "$WORK/tls.key")
+EOF
+  emit_ingress() {  # name host path
+    cat <<EOF
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: $1, annotations: {ingress.k8c.io/ssl-redirect: "false"}}
+spec:
+  ingressClassName: k8c
+  tls: [{hosts: ["$2"], secretName: bench-tls}]
+  rules:
+  - host: $2
+    http: {paths: [{path: $3, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}]}
+EOF
+  }
+  for i in $(seq 0 $((HOSTS - 1))); do emit_ingress "h$i" "h$i.bench.test" "/p$i"; done
+  emit_ingress local localhost /p0
+} >"$WORK/k8c/objects.yaml"
+kubectl apply -f "$WORK/k8c/objects.yaml" >/dev/null
+K8C_HTTP=$(free_port)
+K8C_HTTPS=$(free_port)
+taskset -c $PROXY_CPU "$K8C" ingress --kubeconfig "$KUBECONFIG" --threads 1 --access-log off \
+  --listen-http "127.0.0.1:$K8C_HTTP" --listen-https "127.0.0.1:$K8C_HTTPS" --log-level warn \
+  >"$WORK/k8c/ingress.out" 2>"$WORK/k8c/ingress.err" &
+PIDS+=($!)
+
+for p in $NGX_HTTP $NGX_HTTPS $HAP_HTTP $HAP_HTTPS $K8C_HTTP $K8C_HTTPS; do wait_port "$p"; done
+
+# Every proxy must route every host before it is measured.
+for proxy in "nginx $NGX_HTTP" "haproxy $HAP_HTTP" "k8c $K8C_HTTP"; do
+  set -- $proxy
+  for i in 0 57 99; do
+    body=$(curl -s --max-time 5 -H "Host: h$i.bench.test" "http://127.0.0.1:$2/p$i/x")
+    [ "$body" = hello ] || { echo "$1 does not route h$i.bench.test/p$i: '$body'"; exit 1; }
+  done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: h1.bench.test' "http://127.0.0.1:$2/p2")" = 404 ] ||
+    { echo "$1 routes a path the host does not have"; exit 1; }
+done
+
+cat >"$WORK/hosts.lua" <<EOF
+local i = 0
+request = function()
+  i = (i + 1) % $HOSTS
+  return wrk.format("GET", "/p" .. i .. "/x", {Host = "h" .. i .. ".bench.test"})
+end
+EOF
+
+# run NAME URL [wrk args...]: prints "req/s p50 p99 errors"
+run() {
+  local out
+  out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${@:2}" "$1" 2>&1)
+  echo "$out" >>"$WORK/wrk.log"
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
+  echo "${rps:-0} ${p50:-?} ${p99:-?} ${errors:-none}"
+}
+
+printf "%-8s | %-32s | %-32s\n" "" "HTTP, 100 hosts" "TLS (one host)"
+printf "%-8s | %10s %9s %9s   | %10s %9s %9s\n" proxy "req/s" p50 p99 "req/s" p50 p99
+for proxy in "k8c $K8C_HTTP $K8C_HTTPS" "nginx $NGX_HTTP $NGX_HTTPS" "haproxy $HAP_HTTP $HAP_HTTPS"; do
+  set -- $proxy
+  read -r h_rps h_p50 h_p99 h_err <<<"$(run "http://127.0.0.1:$2/" -s "$WORK/hosts.lua")"
+  read -r t_rps t_p50 t_p99 t_err <<<"$(run "https://localhost:$3/p0/x")"
+  printf "%-8s | %10s %9s %9s   | %10s %9s %9s\n" "$1" "$h_rps" "$h_p50" "$h_p99" "$t_rps" "$t_p50" "$t_p99"
+  [ "$h_err" = none ] || echo "         HTTP errors: $h_err"
+  [ "$t_err" = none ] || echo "         TLS errors: $t_err"
+done
+echo "(wrk -t1 -c$CONNS -d${DURATION}s; proxies on CPU $PROXY_CPU, wrk and backend on CPU $LOAD_CPU; $(basename "$K8C") = $K8C)"
