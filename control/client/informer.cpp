@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
@@ -80,7 +81,9 @@ std::vector<std::string> Store::index_keys(const std::string& index,
   if (idx == indexes_.end()) return {};
   auto it = idx->second.values.find(value);
   if (it == idx->second.values.end()) return {};
-  return {it->second.begin(), it->second.end()};
+  std::vector<std::string> keys(it->second.begin(), it->second.end());
+  std::sort(keys.begin(), keys.end());
+  return keys;
 }
 
 std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::string& value) const {

@@ -12,10 +12,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace k8c::client {
@@ -45,6 +45,7 @@ class Store {
   size_t size() const;
   // Objects whose index `index` yields `value`; empty for an unknown index.
   std::vector<ObjectPtr> by_index(const std::string& index, const std::string& value) const;
+  // Sorted.
   std::vector<std::string> index_keys(const std::string& index, const std::string& value) const;
 
   // Writers. Each returns the previous object under the key (null if none).
@@ -57,7 +58,9 @@ class Store {
  private:
   struct Index {
     IndexFunc fn;
-    std::map<std::string, std::set<std::string>> values;  // index value -> keys
+    // index value -> keys. Hashed: the namespace index of a large namespace holds every key in
+    // it, and a sorted set paid a string comparison per tree level on every event.
+    std::unordered_map<std::string, std::unordered_set<std::string>> values;
   };
   void index_locked(const std::string& key, const Json& obj);
   void unindex_locked(const std::string& key, const Json& obj);
