@@ -313,6 +313,51 @@ TEST_F(ProxyTest, LargeBodiesStreamBothWaysWithTheirLengths) {
   ::close(fd);
 }
 
+// The upstream's hop-by-hop headers do not reach the client; a body read until the upstream
+// closes reaches an HTTP/1.1 client chunked, and the client connection stays usable.
+TEST_F(ProxyTest, ResponseHeadersAreReserializedAndCloseDelimitedBodiesRechunked) {
+  RawBackend old_style([](int fd) {
+    for (;;) {
+      std::string head = read_some_until(fd, "\r\n\r\n");
+      if (head.empty()) return;
+      if (head.starts_with("HEAD")) {
+        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Head: yes\r\n\r\n");
+        continue;  // a keep-alive connection: the proxy may send the next request on it
+      }
+      send_all(fd,
+               "HTTP/1.0 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: secret\r\n"
+               "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nX-Public: ok\r\n\r\n"
+               "read until close");
+      ::shutdown(fd, SHUT_WR);
+      return;
+    }
+  });
+  add_service("svc", {old_style.port()});
+  snap_.ingresses.push_back(ingress("web", "old").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: old\r\n\r\n"));
+  std::string r = read_some_until(fd, "0\r\n\r\n");
+  std::string head = lower(r.substr(0, r.find("\r\n\r\n")));
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(head.find("x-public: ok"), std::string::npos) << r;
+  EXPECT_NE(head.find("transfer-encoding: chunked"), std::string::npos) << r;
+  EXPECT_EQ(head.find("x-internal"), std::string::npos) << r;
+  EXPECT_EQ(head.find("keep-alive"), std::string::npos) << r;
+  EXPECT_EQ(head.find("proxy-authenticate"), std::string::npos) << r;
+  EXPECT_EQ(head.find("connection: close"), std::string::npos) << r;
+  EXPECT_NE(r.find("10\r\nread until close\r\n0\r\n\r\n"), std::string::npos) << r;
+  // HEAD: the Content-Length is passed on, and no body is expected after the head.
+  ASSERT_TRUE(send_all(fd, "HEAD / HTTP/1.1\r\nHost: old\r\n\r\n"));
+  std::string h = read_some_until(fd, "\r\n\r\n");
+  EXPECT_EQ(status_of(h), 200) << h;
+  EXPECT_NE(h.find("Content-Length: 1234\r\n"), std::string::npos) << h;
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: old\r\n\r\n"));
+  EXPECT_EQ(status_of(read_some_until(fd, "0\r\n\r\n")), 200);
+  ::close(fd);
+}
+
 TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
   RawBackend ws([](int fd) {
     std::string head = read_some_until(fd, "\r\n\r\n");
