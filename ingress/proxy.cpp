@@ -360,10 +360,9 @@ int on_servername(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
+// The deadline of the one operation in flight on a side (client or upstream).
 struct OpTimer {
-  explicit OpTimer(const asio::any_io_executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
-  uint64_t generation = 0;
+  Clock::time_point at = Clock::time_point::max();
   bool fired = false;
 };
 
@@ -379,8 +378,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
         opt_(w.shared.opt),
         stream_(std::move(stream)),
         up_(w.io),
-        client_timer_(w.io.get_executor()),
-        up_timer_(w.io.get_executor()),
+        watchdog_(w.io, Clock::time_point::max()),
         req_(HTTP_REQUEST, opt_.max_header_bytes, opt_.max_headers),
         resp_(HTTP_RESPONSE, 64 * 1024, 200),
         cbuf_(new char[kBufferSize]),
@@ -393,7 +391,12 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     if (w_.shared.active) w_.shared.active->dec();
   }
 
-  static Task<void> run(std::shared_ptr<Conn> self) { co_await self->serve(); }
+  static Task<void> run(std::shared_ptr<Conn> self) {
+    asio::co_spawn(self->w_.io, watchdog(self), asio::detached);
+    co_await self->serve();
+    self->done_ = true;
+    self->watchdog_.cancel();
+  }
 
  private:
   // ---- timers and I/O ----
@@ -406,24 +409,41 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     }
   }
 
-  void arm(OpTimer& t, Clock::time_point deadline, bool client_side) {
+  // Timeouts. One timer per connection, kept at the earliest deadline, instead of one timer wait
+  // per operation: arming a deadline later than the timer's (the usual case: "now + timeout" for
+  // the next read or write) only stores it, so a warm request sets no timer at all. When the
+  // timer fires, the watchdog cancels the side whose deadline passed and waits for the next.
+  void arm(OpTimer& t, Clock::time_point deadline, bool /*client_side*/) {
+    t.at = deadline;
     t.fired = false;
-    uint64_t g = ++t.generation;
-    t.timer.expires_at(deadline);
-    t.timer.async_wait([self = this->shared_from_this(), &t, g, client_side](error_code ec) {
-      if (ec || g != t.generation) return;
-      t.fired = true;
+    if (deadline < watchdog_.expiry()) watchdog_.expires_at(deadline);  // wakes the watchdog
+  }
+  void disarm(OpTimer& t) { t.at = Clock::time_point::max(); }
+
+  static Task<void> watchdog(std::shared_ptr<Conn> self) {
+    while (!self->done_) {
+      error_code ec;
+      co_await self->watchdog_.async_wait(ec_token(ec));
+      if (self->done_) break;
+      Clock::time_point now = Clock::now();
       error_code ignored;
-      if (client_side) {
+      if (self->client_timer_.at <= now) {
+        self->client_timer_.at = Clock::time_point::max();
+        self->client_timer_.fired = true;
         self->stream_.lowest_layer().cancel(ignored);
-      } else {
+      }
+      if (self->up_timer_.at <= now) {
+        self->up_timer_.at = Clock::time_point::max();
+        self->up_timer_.fired = true;
         self->up_.cancel(ignored);
       }
-    });
-  }
-  void disarm(OpTimer& t) {
-    ++t.generation;
-    t.timer.cancel();
+      // Re-armed by arm() meanwhile (the wait was cancelled), or expired: wait for the earliest
+      // deadline still set.
+      Clock::time_point next = std::min(self->client_timer_.at, self->up_timer_.at);
+      if (ec != asio::error::operation_aborted || self->watchdog_.expiry() <= now) {
+        self->watchdog_.expires_at(next);
+      }
+    }
   }
 
   // Reads more client bytes into cbuf_. False on EOF, error or deadline (client_timer_.fired).
@@ -1154,6 +1174,8 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
   tcp::socket up_;
   EndpointState* up_ep_ = nullptr;
   bool up_reused_ = false;
+  asio::steady_timer watchdog_;
+  bool done_ = false;
   OpTimer client_timer_;
   OpTimer up_timer_;
   HttpParser req_;
