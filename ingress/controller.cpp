@@ -113,19 +113,24 @@ void IngressController::update_statuses(const client::SyncView& view, const Rout
   std::set<std::string_view> served(table.served_ingresses().begin(),
                                     table.served_ingresses().end());
   Json patch = status_patch(lb_ingress_);
+  // Clearing the address from Ingresses we no longer serve (class changed, rules now owned by
+  // another controller) is limited to those that show exactly our address, so another
+  // controller's status is never touched.
+  Json clear = Json::parse(R"({"status":{"loadBalancer":{"ingress":null}}})");
   for (const auto& obj : view[kIngresses]) {
     if (!obj) continue;
     const Json& meta = (*obj)["metadata"];
     std::string ns = meta.value("namespace", "");
     std::string name = meta.value("name", "");
-    if (!served.count(ns + "/" + name)) continue;
-    if (status_up_to_date(*obj, lb_ingress_)) continue;
-    auto r = api_->patch(client::resources::ingresses, ns, name, client::PatchType::merge, patch,
-                         "status");
+    bool ours = served.count(ns + "/" + name) > 0;
+    bool shows_us = status_up_to_date(*obj, lb_ingress_);
+    if (ours == shows_us) continue;
+    auto r = api_->patch(client::resources::ingresses, ns, name, client::PatchType::merge,
+                         ours ? patch : clear, "status");
     if (!r) {
       // The next rebuild (any change, or the informer's resync after a relist) tries again.
-      spdlog::warn("ingress: cannot set status of Ingress {}/{}: {}", ns, name,
-                   r.error().to_string());
+      spdlog::warn("ingress: cannot {} status of Ingress {}/{}: {}", ours ? "set" : "clear", ns,
+                   name, r.error().to_string());
     }
   }
 }

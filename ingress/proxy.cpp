@@ -55,6 +55,7 @@ inline auto ec_token(error_code& ec) {
 }
 
 constexpr size_t kBufferSize = 16 * 1024;
+constexpr size_t kMaxRememberedEndpoints = 4096;
 // After an error answer, how long and how much we keep reading (and discarding) before closing,
 // so the client reads our answer instead of a reset caused by its unread upload.
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -296,6 +297,15 @@ struct Worker {
       generation = g;
       cursors.clear();
       counters.clear();
+      // Endpoints come and go with Pods; forget idle ones once many have been seen, so the map
+      // (and idle connections to departed Pods) does not grow forever. Entries with requests in
+      // flight are kept: sessions point at them.
+      if (endpoints.size() > kMaxRememberedEndpoints) {
+        Clock::time_point now = Clock::now();
+        std::erase_if(endpoints, [now](const auto& kv) {
+          return kv.second.active == 0 && !ejected(kv.second, now);
+        });
+      }
     }
   }
 

@@ -179,6 +179,15 @@ expect_contains "JSON access log" '"ingress":"default/my-app"' cat "$WORK/access
 expect_contains "metrics per route" 'k8c_ingress_requests_total{host="my-app.com",path="/app",status="2xx"}' \
   curl -sS --max-time 10 "http://127.0.0.1:$METRICS_PORT/metrics"
 
+# An Ingress moved to another class loses our address.
+check "move the Ingress to another class" timeout 60 kubectl patch ingress my-app --type merge \
+  -p '{"spec":{"ingressClassName":"someone-else"}}'
+if wait_until 20 bash -c "[ -z \"\$($(declare -f status_ip); status_ip)\" ]"; then
+  pass "status cleared when the Ingress is no longer ours"
+else
+  fail "status after the class change: '$(status_ip)'"
+fi
+
 kill -TERM "$INGRESS_PID"
 rc=0
 timeout 20 tail --pid="$INGRESS_PID" -f /dev/null || rc=$?
