@@ -113,7 +113,7 @@ wait_until 20 bash -c "curl -sf -H 'Host: my-app.com' http://127.0.0.1:$HTTP_POR
   fail "route not served"
 
 # Load for longer than the updates take; wrk reports non-2xx answers and socket errors.
-wrk -t1 -c8 -d20s -H "Host: my-app.com" "http://127.0.0.1:$HTTP_PORT/api/" >"$WORK/wrk.out" 2>&1 &
+wrk -t1 -c8 -d20s --timeout 10s -H "Host: my-app.com" "http://127.0.0.1:$HTTP_PORT/api/" >"$WORK/wrk.out" 2>&1 &
 WRK_PID=$!
 sleep 1
 
