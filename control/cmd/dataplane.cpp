@@ -12,6 +12,8 @@
 // `k8c dataplane stats --metrics HOST:PORT` reads a running data plane's /metrics and prints a
 // short summary.
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -148,7 +150,16 @@ int run_dataplane(const DataplaneFlags& f) {
   opts.port_id = f.port_id;
   dp::EalRuntime rt;
   std::string error;
+  // rte_eal_init pins this thread to the main lcore, and threads inherit their creator's
+  // affinity: the control threads (sync, neighbours, metrics) would all share the polling core.
+  // They are started with the process's original CPU set instead, and this thread is pinned
+  // back before it polls.
+  cpu_set_t original, lcore_set;
+  bool have_original = sched_getaffinity(0, sizeof original, &original) == 0;
   if (!rt.start(opts, &error)) return fail(error);
+  bool have_lcore_set =
+      have_original && pthread_getaffinity_np(pthread_self(), sizeof lcore_set, &lcore_set) == 0;
+  if (have_lcore_set) pthread_setaffinity_np(pthread_self(), sizeof original, &original);
 
   dp::ControllerHooks hooks;
   hooks.tables = &rt.tables();
@@ -230,6 +241,8 @@ int run_dataplane(const DataplaneFlags& f) {
       }
     });
   }
+
+  if (have_lcore_set) pthread_setaffinity_np(pthread_self(), sizeof lcore_set, &lcore_set);
 
   struct sigaction sa = {};
   sa.sa_handler = on_signal;

@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# Acceptance (issue 3, item 3): real TCP and UDP traffic through `k8c dataplane`, following a
+# real `k8c server` through kubectl-applied Services and EndpointSlices.
+#
+#   client ns (10.99.0.2) ─┐
+#   be1 ns (10.99.0.11) ───┤
+#   be2 ns (10.99.0.12) ───┼── bridge (lan ns) ── dp0 (node ns): k8c dataplane on net_af_packet
+#   be3 ns (10.99.0.13) ───┘                                     k8c server, kubectl
+#
+# The data plane owns the node address 10.99.0.1 (no kernel address on dp0): it answers ARP for
+# it, resolves the backends' MACs by ARP, and routes between client and backends on one arm.
+# The client reaches the service CIDR, the LoadBalancer IP and the node address through it; the
+# backends send their replies to the client through it (a /32 route), as pods behind a node do.
+# Everything lives in network namespaces of this test, removed on exit with every process.
+source "$(dirname "$0")/lib.sh"
+
+command -v ethtool >/dev/null || { echo "ethtool is required (Debian package ethtool)"; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
+
+ID=$$
+NODE=k8c-node-$ID LAN=k8c-lan-$ID CLI=k8c-cli-$ID
+BES=(k8c-be1-$ID k8c-be2-$ID k8c-be3-$ID)
+NSES=("$NODE" "$LAN" "$CLI" "${BES[@]}")
+PREFIX=k8c-traffic-$ID
+DP_PID=""
+WATCHDOG=""
+
+teardown() {
+  [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null || true
+  [ -n "$DP_PID" ] && kill -TERM "$DP_PID" 2>/dev/null || true
+  for ns in "${NSES[@]}"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done
+  done
+  sleep 0.3
+  for ns in "${NSES[@]}"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+  done
+  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "/var/run/dpdk/$PREFIX"
+  cleanup
+}
+trap teardown EXIT
+# The whole scenario is bounded; a hang fails the test instead of stalling CI.
+( sleep 400; echo "dataplane_traffic_test: timed out"; kill -TERM $ID ) &
+WATCHDOG=$!
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+
+cat >"$WORK/backend.py" <<'PYEOF'
+# A backend for the data-plane traffic test: answers HTTP GETs and "LONG" sessions on TCP 8080,
+# and echoes on UDP 5353, always naming itself and the peer address it saw (which tells SNAT
+# from a preserved client address).
+import socket
+import socketserver
+import sys
+import threading
+
+name, ip = sys.argv[1], sys.argv[2]
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        peer = self.client_address[0]
+        line = self.rfile.readline()
+        if line.startswith(b"GET"):
+            while True:
+                header = self.rfile.readline()
+                if not header or header in (b"\r\n", b"\n"):
+                    break
+            body = f"{name} {peer}\n".encode()
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        elif line.startswith(b"LONG"):
+            # One answer per line received, until the client hangs up.
+            self.wfile.write(f"{name}\n".encode())
+            self.wfile.flush()
+            for _ in self.rfile:
+                self.wfile.write(f"{name}\n".encode())
+                self.wfile.flush()
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def udp_echo():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, 5353))
+    while True:
+        data, addr = s.recvfrom(2048)
+        s.sendto(f"{name} {addr[0]}\n".encode(), addr)
+
+
+threading.Thread(target=udp_echo, daemon=True).start()
+Server((ip, 8080), Handler).serve_forever()
+PYEOF
+cat >"$WORK/client.py" <<'PYEOF'
+# The client side of the data-plane traffic test.
+#   spread HOST PORT N            N sequential HTTP connections; prints "<backend> <count>" lines
+#                                 and "errors <n>"
+#   long HOST PORT SECONDS FILE   one TCP connection kept busy (a line every 50 ms); writes
+#                                 "ok <backend> <answers>" or "error <why>" to FILE at the end,
+#                                 and "started <backend>" as soon as it is established
+#   udp HOST PORT                 one datagram; prints the answer
+#   until HOST PORT SECONDS       retries an HTTP GET every 20 ms; prints the seconds it took
+#   ping HOST 0                   one ICMP echo request (raw socket); prints "reply from HOST"
+import collections
+import socket
+import sys
+import time
+
+
+def get(host, port, timeout=2.0):
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    body = data.split(b"\r\n\r\n", 1)[1].decode()
+    return body.split()[0]
+
+
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "spread":
+    counts, errors = collections.Counter(), 0
+    for _ in range(int(sys.argv[4])):
+        try:
+            counts[get(host, port)] += 1
+        except Exception as e:  # counted, and the first few shown
+            errors += 1
+            if errors <= 3:
+                print("error", repr(e), file=sys.stderr)
+    for name, n in sorted(counts.items()):
+        print(name, n)
+    print("errors", errors)
+elif mode == "long":
+    seconds, out = float(sys.argv[4]), sys.argv[5]
+    result = "error never connected"
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            f = s.makefile("rwb")
+            f.write(b"LONG\n")
+            f.flush()
+            first = f.readline().decode().strip()
+            if not first:
+                raise RuntimeError("closed before the first answer")
+            with open(out + ".started", "w") as st:
+                st.write(first + "\n")
+            answers, end = 1, time.time() + seconds
+            while time.time() < end:
+                f.write(b"x\n")
+                f.flush()
+                got = f.readline().decode().strip()
+                if got != first:
+                    raise RuntimeError(f"answer {answers}: {got!r} instead of {first!r}")
+                answers += 1
+                time.sleep(0.05)
+            result = f"ok {first} {answers}"
+    except Exception as e:
+        result = f"error {e!r}"
+    with open(out, "w") as f:
+        f.write(result + "\n")
+elif mode == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    for attempt in range(3):
+        s.sendto(b"ping", (host, port))
+        try:
+            print(s.recvfrom(2048)[0].decode().strip())
+            break
+        except socket.timeout:
+            continue
+elif mode == "ping":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.settimeout(2)
+    body = b"\x08\x00\x00\x00\x12\x34\x00\x01" + b"k8c-ping"
+    total = sum(int.from_bytes(body[i:i + 2], "big") for i in range(0, len(body), 2))
+    total = (total & 0xffff) + (total >> 16)
+    csum = ~((total & 0xffff) + (total >> 16)) & 0xffff
+    s.sendto(body[:2] + csum.to_bytes(2, "big") + body[4:], (host, 0))
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        try:
+            data, addr = s.recvfrom(2048)
+        except socket.timeout:
+            break
+        icmp = data[(data[0] & 0x0f) * 4:]
+        if icmp[0] == 0 and icmp[4:6] == b"\x12\x34":
+            print("reply from", addr[0])
+            break
+elif mode == "until":
+    start, limit = time.time(), float(sys.argv[4])
+    while time.time() - start < limit:
+        try:
+            get(host, port, timeout=0.2)
+            print(f"{time.time() - start:.3f}")
+            sys.exit(0)
+        except Exception:
+            time.sleep(0.02)
+    print("never")
+    sys.exit(1)
+PYEOF
+
+# --- topology ---------------------------------------------------------------------------------
+for ns in "${NSES[@]}"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
+in_ns "$LAN" ip link add br0 type bridge
+in_ns "$LAN" ip link set br0 up
+# port NS IFACE MAC: a veth from NS to the bridge
+port() {
+  local ns=$1 ifc=$2 mac=$3 peer="p${4}"
+  ip link add "$ifc" netns "$ns" address "$mac" type veth peer name "$peer" netns "$LAN"
+  in_ns "$LAN" ip link set "$peer" master br0 up
+  offloads_off "$LAN" "$peer"
+  in_ns "$ns" sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1"
+  offloads_off "$ns" "$ifc"
+  in_ns "$ns" ip link set "$ifc" up
+}
+port "$NODE" dp0 02:00:00:00:00:01 dp
+in_ns "$NODE" sysctl -qw net.ipv4.ip_forward=0
+port "$CLI" eth0 02:00:00:00:00:02 cli
+in_ns "$CLI" ip addr add 10.99.0.2/24 dev eth0
+for route in 10.96.0.0/12 10.100.0.0/24; do in_ns "$CLI" ip route add $route via 10.99.0.1; done
+for i in 1 2 3; do
+  ns=${BES[$((i - 1))]}
+  port "$ns" eth0 02:00:00:00:00:1$i be$i
+  in_ns "$ns" ip addr add 10.99.0.1$i/24 dev eth0
+  in_ns "$ns" ip route add 10.99.0.2/32 via 10.99.0.1
+  ip netns exec "$ns" python3 "$WORK/backend.py" be$i 10.99.0.1$i >"$WORK/be$i.log" 2>&1 &
+done
+
+# --- control plane, in the node namespace ------------------------------------------------------
+mkdir -p "$WORK/data"
+ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:0 \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
+if ! wait_until 60 grep -q "listening on" "$WORK/server.out"; then
+  echo "k8c server did not start"; cat "$WORK/server.err"; exit 1
+fi
+export KUBECONFIG="$WORK/data/admin.kubeconfig"
+kc() { in_ns "$NODE" timeout 60 kubectl "$@"; }
+
+slice() {  # slice NAME SERVICE ENDPOINTS-YAML
+  cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $1, labels: {kubernetes.io/service-name: $2}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 5353, protocol: UDP}]
+endpoints:
+$3
+EOF
+}
+ep() {  # ep IP [ready] [terminating]
+  echo "- {addresses: [$1], conditions: {ready: ${2:-true}, serving: true, terminating: ${3:-false}}, nodeName: node-1}"
+}
+ALL3="$(ep 10.99.0.11)
+$(ep 10.99.0.12)
+$(ep 10.99.0.13)"
+
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.100.10
+  ports:
+  - {name: http, port: 80, targetPort: 8080, nodePort: 30080}
+  - {name: dns, port: 53, protocol: UDP, targetPort: 5353, nodePort: 30053}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-local}
+spec:
+  type: NodePort
+  clusterIP: 10.96.100.11
+  externalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]
+EOF
+check "LoadBalancer status set" kc patch service web --subresource=status --type=merge \
+  -p '{"status":{"loadBalancer":{"ingress":[{"ip":"10.100.0.7"}]}}}'
+slice web-1 web "$ALL3" | kc apply -f - >/dev/null
+slice web-local-1 web-local "$(ep 10.99.0.11)" | kc apply -f - >/dev/null
+
+# --- the data plane ---------------------------------------------------------------------------
+start_dataplane() {
+  # ip netns exec execs the command, so $! is the data plane itself (a shell function would
+  # put a subshell in between).
+  ip netns exec "$NODE" "$K8C" dataplane --kubeconfig "$KUBECONFIG" --node-name node-1 \
+    --node-ip 10.99.0.1/24 --metrics 127.0.0.1:0 --drain-timeout 60 \
+    --eal "-l 0 --no-pci --no-huge -m 256 --file-prefix $PREFIX --vdev=net_af_packet0,iface=dp0" \
+    >>"$WORK/dp.out" 2>&1 &
+  DP_PID=$!
+  wait_until 30 grep -q "metrics on http" "$WORK/dp.out" || return 1
+  METRICS=$(sed -n 's|.*metrics on http://\([0-9.:]*\)/metrics.*|\1|p' "$WORK/dp.out" | tail -n 1)
+}
+metric() {  # metric NAME [LABEL-FILTER]: the sum of the series matching
+  in_ns "$NODE" curl -s --max-time 5 "http://$METRICS/metrics" |
+    awk -v n="$1" -v f="${2:-}" '$1 ~ "^"n"({|$)" && index($1, f) { s += $2 } END { printf "%d\n", s }'
+}
+table_ready() { [ "$(metric k8c_dataplane_backends)" -ge 4 ] && [ "$(metric k8c_dataplane_services)" -eq 3 ]; }
+
+T0=$(date +%s.%N)
+if ! start_dataplane; then echo "data plane did not start"; cat "$WORK/dp.out"; exit 1; fi
+if wait_until 30 table_ready; then pass "the data plane follows the API (3 service ports, 4 backends)"; else
+  fail "service table not built"; tail -n 20 "$WORK/dp.out" | sed 's/^/    /'; fi
+
+cli() { in_ns "$CLI" timeout 120 python3 "$WORK/client.py" "$@"; }
+curl_cli() { in_ns "$CLI" curl -sS --max-time 5 --retry 3 --retry-delay 1 --retry-all-errors "$@"; }
+
+expect_contains "curl ClusterIP reaches a backend" "10.99.0.2" curl_cli http://10.96.100.10/
+expect_contains "curl NodePort reaches a backend (SNAT to the node)" " 10.99.0.1" \
+  curl_cli http://10.99.0.1:30080/
+expect_contains "curl LoadBalancer IP reaches a backend" " 10.99.0.1" curl_cli http://10.100.0.7/
+expect_contains "externalTrafficPolicy Local keeps the client address" "be1 10.99.0.2" \
+  curl_cli http://10.99.0.1:30081/
+expect_contains "UDP ClusterIP service" " 10.99.0.2" cli udp 10.96.100.10 53
+expect_contains "UDP NodePort service" " 10.99.0.1" cli udp 10.99.0.1 30053
+expect_contains "ICMP echo to the ClusterIP is answered" "reply from 10.96.100.10" cli ping 10.96.100.10 0
+
+# 1000 connections over 3 backends: Maglev gives each about a third; +-30% is > 6 sigma.
+cli spread 10.96.100.10 80 1000 >"$WORK/spread.out" 2>&1 || true
+errors=$(awk '$1 == "errors" { print $2 }' "$WORK/spread.out")
+expect_eq "1000 connections without error" "0" "${errors:-missing}"
+for b in be1 be2 be3; do
+  n=$(awk -v b=$b '$1 == b { print $2 }' "$WORK/spread.out")
+  if [ "${n:-0}" -ge 233 ] && [ "${n:-0}" -le 433 ]; then pass "$b took $n of 1000"; else
+    fail "$b took ${n:-0} of 1000: $(tr '\n' ' ' <"$WORK/spread.out")"; fi
+done
+echo "    spread: $(tr '\n' ' ' <"$WORK/spread.out")"
+
+# Long-lived connections while backends come and go: a removed backend's flow keeps running,
+# the others never notice, a terminating backend drains (no new flows, old ones go on).
+for i in 1 2 3 4 5 6; do cli long 10.96.100.10 80 8 "$WORK/long$i" & BACKGROUND_PIDS+=($!); done
+wait_until 10 bash -c "ls $WORK/long*.started 2>/dev/null | wc -l | grep -qx 6" ||
+  fail "long-lived connections did not all start"
+VICTIM=$(cat "$WORK/long1.started")
+VICTIM_IP=10.99.0.1${VICTIM#be}
+others=""
+for i in 1 2 3; do [ "10.99.0.1$i" = "$VICTIM_IP" ] || others="$others
+$(ep 10.99.0.1$i)"; done
+slice web-1 web "${others#?}" | kc apply -f - >/dev/null   # the victim's endpoint is gone
+sleep 2
+slice web-1 web "$ALL3" | kc apply -f - >/dev/null         # and back
+sleep 2
+# Now it terminates: no new flows for it, but its existing connection keeps going.
+term=""
+for i in 1 2 3; do
+  if [ "10.99.0.1$i" = "$VICTIM_IP" ]; then term="$term
+$(ep 10.99.0.1$i false true)"; else term="$term
+$(ep 10.99.0.1$i)"; fi
+done
+slice web-1 web "${term#?}" | kc apply -f - >/dev/null
+sleep 1
+cli spread 10.96.100.10 80 100 >"$WORK/drain.out" 2>&1 || true
+expect_not_contains "no new flows to the terminating $VICTIM" "$VICTIM " cat "$WORK/drain.out"
+wait "${BACKGROUND_PIDS[@]}" 2>/dev/null || true
+for i in 1 2 3 4 5 6; do
+  expect_contains "long-lived connection $i survived the endpoint changes" "ok " cat "$WORK/long$i"
+done
+slice web-1 web "$ALL3" | kc apply -f - >/dev/null
+
+# Metrics moved, and `k8c dataplane stats` summarises them.
+flows=$(metric k8c_dataplane_service_flows_total 'service="default/web:http"')
+if [ "${flows:-0}" -ge 1000 ]; then pass "per-service flow counter moved ($flows)"; else
+  fail "per-service flows: ${flows:-none}"; fi
+bflows=$(metric k8c_dataplane_backend_flows_total 'backend="10.99.0.12:8080"')
+if [ "${bflows:-0}" -ge 100 ]; then pass "per-backend flow counter moved ($bflows)"; else
+  fail "per-backend flows: ${bflows:-none}"; fi
+expect_contains "stats prints a summary" "service default/web:http:" \
+  in_ns "$NODE" "$K8C" dataplane stats --metrics "$METRICS"
+
+# Restart: a new data plane process rebuilds from a fresh list and watch and forwards new
+# connections within a second of starting.
+kill -KILL "$DP_PID"; wait "$DP_PID" 2>/dev/null || true
+: >"$WORK/dp.out"
+cli until 10.96.100.10 80 20 >"$WORK/until.out" 2>&1 &
+UNTIL=$!
+T_RESTART=$(date +%s.%N)
+start_dataplane || { fail "restarted data plane did not come up"; cat "$WORK/dp.out"; }
+wait "$UNTIL" || true
+took=$(cat "$WORK/until.out")
+if [ "$took" != never ] && awk -v t="$took" 'BEGIN { exit !(t < 1.0) }'; then
+  pass "new connections work again ${took}s after the restart began"
+else
+  fail "after a restart, connections came back after: $took"
+fi
+echo "    restart: first connection ${took}s after the new process was started"
+
+kill -TERM "$DP_PID" 2>/dev/null; wait "$DP_PID" 2>/dev/null || true
+DP_PID=""
+expect_contains "the data plane stops cleanly on SIGTERM" "stopped on signal" cat "$WORK/dp.out"
+finish
