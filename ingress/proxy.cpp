@@ -1012,6 +1012,9 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
         close_after_ =
             !req_.keep_alive() || (!resp_.sink_chunked() && !resp_.has_content_length() &&
                                    method != HTTP_HEAD && code != 204 && code != 304);
+        // An Upgrade request answered without 101 leaves llhttp in its upgrade state; such
+        // clients open a new connection for their next request anyway.
+        if (upgrade) close_after_ = true;
         build_client_head(close_after_, false);
         if (!co_await write_client(head_, client_body_)) {
           drop_upstream(false);
@@ -1027,7 +1030,9 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
       if (done) break;
     }
     if (up_ep_) up_ep_->fails = 0;
-    release_upstream(resp_.keep_alive() && ubeg_ == uend_);
+    // Neither side is reused after an Upgrade that was not accepted: both parsers may think
+    // the connection switched protocols.
+    release_upstream(resp_.keep_alive() && ubeg_ == uend_ && !upgrade);
     co_return !close_after_;
   }
 

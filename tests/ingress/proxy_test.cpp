@@ -398,6 +398,23 @@ TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
   ::close(fd);
 }
 
+TEST_F(ProxyTest, UpgradeRefusedByTheUpstreamEndsTheConnectionCleanly) {
+  auto& a = add_backend("a");  // answers 200 to everything, Upgrade or not
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(ingress("web", "nows").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  int fd = connect_to(port());
+  ASSERT_TRUE(send_all(fd,
+                       "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n\r\n"));
+  std::string r = read_response(fd);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos) << r;
+  ::close(fd);
+  EXPECT_EQ(status_of(request("GET", "x", "/")), 200);
+}
+
 // Issue 4, acceptance 4 in-process: while clients keep sending requests, 1,000 route tables are
 // published (each Ingress change is one); no request fails and an open WebSocket keeps working.
 TEST_F(ProxyTest, ThousandReloadsUnderLoadFailNothingAndKeepAWebSocketOpen) {
