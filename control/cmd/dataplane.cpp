@@ -93,6 +93,7 @@ int fail(const std::string& message) {
 }
 
 int run_dataplane(const DataplaneFlags& f) {
+  const auto started = std::chrono::steady_clock::now();
   init_logging(f.log_level);
   std::string metrics_host;
   uint16_t metrics_port = 0;
@@ -217,15 +218,19 @@ int run_dataplane(const DataplaneFlags& f) {
     so.name = "dataplane";
     sync = std::make_unique<client::ObjectSync>(
         api, std::move(sources),
-        [c = controller.get()](const client::SyncView& view) {
-          c->rebuild(view.at(0), view.at(1), view.at(2));
+        [c = controller.get(), started](const client::SyncView& view) {
+          bool first = c->builds() == 0;
+          if (c->rebuild(view.at(0), view.at(1), view.at(2)) && first)
+            spdlog::info("dataplane: first service table from the API server {} ms after start",
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count());
         },
         so);
     sync->start();
     watchdog = std::thread([&] {
       // Says plainly, every 10 s, that the API server has not answered yet; the informers
       // log each failed attempt themselves.
-      auto started = std::chrono::steady_clock::now();
       std::unique_lock lock(watchdog_mu);
       while (!g_stop.load()) {
         if (sync->wait_for_first_build(std::chrono::milliseconds(0))) break;

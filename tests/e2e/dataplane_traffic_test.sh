@@ -105,7 +105,7 @@ cat >"$WORK/client.py" <<'PYEOF'
 #                                 "ok <backend> <answers>" or "error <why>" to FILE at the end,
 #                                 and "started <backend>" as soon as it is established
 #   udp HOST PORT                 one datagram; prints the answer
-#   until HOST PORT SECONDS       retries an HTTP GET every 20 ms; prints the seconds it took
+#   until HOST PORT SECONDS       retries an HTTP GET every 10 ms; prints the seconds it took
 #   ping HOST 0                   one ICMP echo request (raw socket); prints "reply from HOST"
 import collections
 import socket
@@ -113,7 +113,7 @@ import sys
 import time
 
 
-def get(host, port, timeout=2.0):
+def get(host, port, timeout=5.0):
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
         data = b""
@@ -198,11 +198,11 @@ elif mode == "until":
     start, limit = time.time(), float(sys.argv[4])
     while time.time() - start < limit:
         try:
-            get(host, port, timeout=0.2)
+            get(host, port, timeout=0.1)
             print(f"{time.time() - start:.3f}")
             sys.exit(0)
         except Exception:
-            time.sleep(0.02)
+            time.sleep(0.01)
     print("never")
     sys.exit(1)
 PYEOF
@@ -281,11 +281,22 @@ spec:
   clusterIP: 10.96.100.11
   externalTrafficPolicy: Local
   ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-itp}
+spec:
+  clusterIP: 10.96.100.12
+  internalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080}]
 EOF
 check "LoadBalancer status set" kc patch service web --subresource=status --type=merge \
   -p '{"status":{"loadBalancer":{"ingress":[{"ip":"10.100.0.7"}]}}}'
 slice web-1 web "$ALL3" | kc apply -f - >/dev/null
 slice web-local-1 web-local "$(ep 10.99.0.11)" | kc apply -f - >/dev/null
+# internalTrafficPolicy Local: be2 runs on another node, so only be3 (on node-1) may answer.
+slice web-itp-1 web-itp "$(ep 10.99.0.12 | sed 's/node-1/node-2/')
+$(ep 10.99.0.13)" | kc apply -f - >/dev/null
 
 # --- the data plane ---------------------------------------------------------------------------
 start_dataplane() {
@@ -303,11 +314,11 @@ metric() {  # metric NAME [LABEL-FILTER]: the sum of the series matching
   in_ns "$NODE" curl -s --max-time 5 "http://$METRICS/metrics" |
     awk -v n="$1" -v f="${2:-}" '$1 ~ "^"n"({|$)" && index($1, f) { s += $2 } END { printf "%d\n", s }'
 }
-table_ready() { [ "$(metric k8c_dataplane_backends)" -ge 4 ] && [ "$(metric k8c_dataplane_services)" -eq 3 ]; }
+table_ready() { [ "$(metric k8c_dataplane_backends)" -ge 6 ] && [ "$(metric k8c_dataplane_services)" -eq 4 ]; }
 
 T0=$(date +%s.%N)
 if ! start_dataplane; then echo "data plane did not start"; cat "$WORK/dp.out"; exit 1; fi
-if wait_until 30 table_ready; then pass "the data plane follows the API (3 service ports, 4 backends)"; else
+if wait_until 30 table_ready; then pass "the data plane follows the API (4 service ports, 6 backends)"; else
   fail "service table not built"; tail -n 20 "$WORK/dp.out" | sed 's/^/    /'; fi
 
 cli() { in_ns "$CLI" timeout 120 python3 "$WORK/client.py" "$@"; }
@@ -319,6 +330,9 @@ expect_contains "curl NodePort reaches a backend (SNAT to the node)" " 10.99.0.1
 expect_contains "curl LoadBalancer IP reaches a backend" " 10.99.0.1" curl_cli http://10.100.0.7/
 expect_contains "externalTrafficPolicy Local keeps the client address" "be1 10.99.0.2" \
   curl_cli http://10.99.0.1:30081/
+cli spread 10.96.100.12 80 30 >"$WORK/itp.out" 2>&1 || true
+expect_eq "internalTrafficPolicy Local: only the local endpoint answers" "be3 30 errors 0" \
+  "$(tr '\n' ' ' <"$WORK/itp.out" | sed 's/ $//')"
 expect_contains "UDP ClusterIP service" " 10.99.0.2" cli udp 10.96.100.10 53
 expect_contains "UDP NodePort service" " 10.99.0.1" cli udp 10.99.0.1 30053
 expect_contains "ICMP echo to the ClusterIP is answered" "reply from 10.96.100.10" cli ping 10.96.100.10 0
@@ -333,6 +347,8 @@ for b in be1 be2 be3; do
     fail "$b took ${n:-0} of 1000: $(tr '\n' ' ' <"$WORK/spread.out")"; fi
 done
 echo "    spread: $(tr '\n' ' ' <"$WORK/spread.out")"
+[ "${errors:-x}" = 0 ] || ip netns exec "$NODE" "$K8C" dataplane stats --metrics "$METRICS" | sed 's/^/    /'
+
 
 # Long-lived connections while backends come and go: a removed backend's flow keeps running,
 # the others never notice, a terminating backend drains (no new flows, old ones go on).
@@ -390,7 +406,8 @@ if [ "$took" != never ] && awk -v t="$took" 'BEGIN { exit !(t < 1.0) }'; then
 else
   fail "after a restart, connections came back after: $took"
 fi
-echo "    restart: first connection ${took}s after the new process was started"
+echo "    restart: first connection ${took}s after the new process was started;" \
+  "$(grep -o 'first service table.*' "$WORK/dp.out")"
 
 kill -TERM "$DP_PID" 2>/dev/null; wait "$DP_PID" 2>/dev/null || true
 DP_PID=""

@@ -99,12 +99,23 @@ struct Env {
   }
   void publish(bool variant) {
     auto s = specs(variant);
+    node.own_node_ip = variant;
     table = ServiceTable::build(node, s, nullptr);
     if (!table) violated("fixture service table does not build");
     ctx.table = table.get();
+    // The variant also resolves next hops through a neighbour table: one backend known (at the
+    // gateway's MAC, so the forwarding check below still holds), the rest of 10.1.0.0/16
+    // unresolved (no_neighbour drops and miss reports), everything else via the gateway.
+    std::vector<NeighbourTable::Entry> known = {{hton32(ipv4(10, 1, 0, 1)), fixtures::kGatewayMac}};
+    neighbours = NeighbourTable::build(hton32(ipv4(10, 1, 0, 0)), hton32(0xffff0000),
+                                       &fixtures::kGatewayMac, known);
+    ctx.neighbours = variant ? neighbours.get() : nullptr;
+    ctx.neighbour_events = variant ? &events : nullptr;
   }
   NodeConfig node;
   std::unique_ptr<ServiceTable> table;
+  std::unique_ptr<NeighbourTable> neighbours;
+  NeighbourEvents events;
   LcoreContext ctx;
   uint64_t now = 0;
   uint64_t runs = 0;
@@ -155,6 +166,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     violated("forwarded frame not addressed to the gateway");
 
   if (++env.runs % 512 == 0) env.publish((env.runs / 512) % 2 == 1);
+  if (env.runs % 64 == 0) {  // drained now and then, so the full-ring path runs too
+    NeighbourEvent ev;
+    while (env.events.ring.pop(&ev)) {
+    }
+  }
   maintain(env.now, env.ctx);
   return 0;
 }
