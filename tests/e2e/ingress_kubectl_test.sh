@@ -191,6 +191,10 @@ fi
 kill -TERM "$INGRESS_PID"
 rc=0
 timeout 20 tail --pid="$INGRESS_PID" -f /dev/null || rc=$?
-expect_eq "k8c ingress stops on SIGTERM" 0 "$rc"
+expect_eq "k8c ingress stops within 20s of SIGTERM" 0 "$rc"
+code=0
+[ "$rc" -eq 0 ] && { wait "$INGRESS_PID" || code=$?; }
+expect_eq "k8c ingress exits 0 (sanitizer builds: no leak or error report)" 0 "$code"
+[ "$code" -eq 0 ] || tail -n 20 "$WORK/ingress.err" | sed 's/^/    /'
 INGRESS_PID=""
 finish
