@@ -196,6 +196,12 @@ bool is_ours(std::string_view name) {
   return false;
 }
 
+bool has_connection_header(const HttpParser& msg) {
+  int n = 0;
+  msg.header("connection", &n);
+  return n > 0;
+}
+
 // True when `name` is listed in a Connection header of `msg` (those are hop-by-hop too).
 bool named_by_connection(const HttpParser& msg, std::string_view name) {
   for (const HeaderRef& h : msg.headers()) {
@@ -391,8 +397,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
         watchdog_(w.io, Clock::time_point::max()),
         req_(HTTP_REQUEST, opt_.max_header_bytes, opt_.max_headers),
         resp_(HTTP_RESPONSE, 64 * 1024, 200),
-        cbuf_(new char[kBufferSize]),
-        ubuf_(new char[kBufferSize]) {
+        cbuf_(new char[kBufferSize]) {
     w_.shared.connections.fetch_add(1, std::memory_order_relaxed);
     if (w_.shared.active) w_.shared.active->inc();
   }
@@ -702,9 +707,13 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     up_head_.append(query);
     up_head_.append(" HTTP/1.1\r\n");
     bool upgrade = req_.upgrade_requested() && method == HTTP_GET;
+    bool conn_tokens = has_connection_header(req_);  // headers it names are hop-by-hop
     for (const HeaderRef& h : req_.headers()) {
       std::string_view name = req_.name(h);
-      if (is_hop_by_hop(name) || is_ours(name) || named_by_connection(req_, name)) continue;
+      if (is_hop_by_hop(name) || is_ours(name) ||
+          (conn_tokens && named_by_connection(req_, name))) {
+        continue;
+      }
       up_head_.append(name);
       up_head_.append(": ");
       up_head_.append(req_.value(h));
@@ -919,6 +928,9 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
   }
 
   Task<bool> relay_response(llhttp_method_t method, bool upgrade, bool had_body) {
+    // The upstream buffer is only needed once a request is proxied, so idle and slow clients
+    // cost one buffer, not two.
+    if (!ubuf_) ubuf_.reset(new char[kBufferSize]);
     resp_.reset();
     resp_.set_skip_body(method == HTTP_HEAD);
     resp_.set_auto_chunk(!req_.http10());
@@ -1045,10 +1057,11 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
     std::string_view reason = http::reason_phrase(code);
     head_.append(reason.empty() ? std::string_view("Unknown") : reason);
     head_.append("\r\n");
+    bool conn_tokens = has_connection_header(resp_);
     for (const HeaderRef& h : resp_.headers()) {
       std::string_view name = resp_.name(h);
       if (is_hop_by_hop(name) || iequals(name, "content-length") ||
-          named_by_connection(resp_, name)) {
+          (conn_tokens && named_by_connection(resp_, name))) {
         continue;
       }
       head_.append(name);

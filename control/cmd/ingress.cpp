@@ -125,6 +125,11 @@ int run_ingress(const IngressFlags& f) {
   }
   if (access_log) setvbuf(access_log, nullptr, _IOLBF, 1 << 16);
 
+  if (copts.status_addresses.empty()) {
+    spdlog::warn(
+        "ingress: listening on a wildcard address and no --status-address given: Ingress "
+        "status.loadBalancer is left alone");
+  }
   auto api = client::ApiClient::from_kubeconfig_file(f.kubeconfig, &error);
   if (!api) return fail("--kubeconfig " + f.kubeconfig + ": " + error);
 
