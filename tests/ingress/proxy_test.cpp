@@ -415,6 +415,58 @@ TEST_F(ProxyTest, UpgradeRefusedByTheUpstreamEndsTheConnectionCleanly) {
   EXPECT_EQ(status_of(request("GET", "x", "/")), 200);
 }
 
+// Stopping with connections in every state (idle, half a head, waiting on a silent upstream, a
+// tunnel) closes them all and frees everything (the sanitizer build checks the latter).
+TEST_F(ProxyTest, StopWithOpenConnectionsClosesThem) {
+  RawBackend silent([](int fd) {
+    char buf[4096];
+    while (::recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+  });
+  RawBackend ws([](int fd) {
+    if (read_some_until(fd, "\r\n\r\n").empty()) return;
+    send_all(
+        fd,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    char buf[4096];
+    while (::recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+  });
+  add_service("silent", {silent.port()});
+  add_service("ws", {ws.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "stop")
+          .rules({rule("silent.example.com", {path("/", "Prefix", service_backend("silent", 80))}),
+                  rule("ws.example.com", {path("/", "Prefix", service_backend("ws", 80))})}));
+  publish();
+  ProxyOptions o;
+  o.threads = 2;
+  start_proxy(o);
+  std::vector<int> fds;
+  fds.push_back(connect_to(port()));  // idle
+  fds.push_back(connect_to(port()));
+  send_all(fds.back(), "GET / HTTP/1.1\r\nHost: x\r\nX-Half: ");  // half a head
+  fds.push_back(connect_to(port()));
+  send_all(fds.back(), "GET / HTTP/1.1\r\nHost: silent.example.com\r\n\r\n");  // waiting
+  fds.push_back(connect_to(port()));
+  send_all(fds.back(),
+           "GET / HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\nConnection: "
+           "Upgrade\r\n\r\n");
+  ASSERT_EQ(status_of(read_some_until(fds.back(), "\r\n\r\n")), 101);
+  for (int i = 0; i < 500 && proxy_->active_connections() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(proxy_->active_connections(), 4u);
+  proxy_->stop();
+  EXPECT_EQ(proxy_->active_connections(), 0u);
+  for (int fd : fds) {
+    read_some_until(fd, "never", std::chrono::seconds(5));  // returns at EOF
+    char c;
+    EXPECT_LE(::recv(fd, &c, 1, MSG_DONTWAIT), 0);
+    ::close(fd);
+  }
+}
+
 // Issue 4, acceptance 4 in-process: while clients keep sending requests, 1,000 route tables are
 // published (each Ingress change is one); no request fails and an open WebSocket keeps working.
 TEST_F(ProxyTest, ThousandReloadsUnderLoadFailNothingAndKeepAWebSocketOpen) {
