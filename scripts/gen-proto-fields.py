@@ -38,15 +38,15 @@ ROOTS = {
 }
 
 # Embedded structs whose fields JSON merges into the parent (json:",inline" in types.go).
-INLINE = {*[
+INLINE = {
     ("k8s.io.api.core.v1.Volume", "volumeSource"),
     ("k8s.io.api.core.v1.PersistentVolumeSpec", "persistentVolumeSource"),
     ("k8s.io.api.core.v1.Probe", "handler"),
     ("k8s.io.api.core.v1.EphemeralContainer", "ephemeralContainerCommon"),
     ("k8s.io.api.networking.v1.IngressRule", "ingressRuleValue"),
-] + [("k8s.io.api.core.v1." + m, "localObjectReference") for m in (
+} | {("k8s.io.api.core.v1." + m, "localObjectReference") for m in (
     "ConfigMapVolumeSource", "SecretProjection", "ConfigMapProjection", "ConfigMapEnvSource",
-    "SecretEnvSource", "ConfigMapKeySelector", "SecretKeySelector")]}
+    "SecretEnvSource", "ConfigMapKeySelector", "SecretKeySelector")}
 # Fields named after their struct type that are ordinary nested objects, not embedded.
 NOT_INLINE = {
     ("k8s.io.api.core.v1.WeightedPodAffinityTerm", "podAffinityTerm"),

@@ -47,12 +47,13 @@ class Reader {
     return v;
   }
 
-  void skip(uint32_t wire) {
+  // Skips one value; true when it is a zero varint or empty bytes.
+  bool skip(uint32_t wire) {
     switch (wire) {
-      case kVarint: varint(); return;
-      case kLen: bytes(); return;
-      case kFixed64: advance(8); return;
-      case kFixed32: advance(4); return;
+      case kVarint: return varint() == 0;
+      case kLen: return bytes().empty();
+      case kFixed64: advance(8); return false;
+      case kFixed32: advance(4); return false;
       default: fail("unsupported wire type " + std::to_string(wire));
     }
   }
@@ -132,7 +133,9 @@ class Decoder {
       auto it = std::lower_bound(fields.begin(), fields.end(), number,
                                  [](const PField& f, uint64_t n) { return f.number < n; });
       if (it == fields.end() || it->number != number) {
-        r.skip(wire);
+        // A newer client writes its new non-pointer fields even when unset; like the zeros
+        // of known fields (see field()) those mean nothing, so only set values are reported.
+        if (r.skip(wire)) continue;
         unknown.push_back("field " + std::to_string(number) + " of " + m.name +
                           (path.empty() ? "" : " at " + path));
         continue;
@@ -333,7 +336,10 @@ class Decoder {
   static Json quantity(std::string_view data, const std::string& path) {
     std::string s;
     each(data, "Quantity " + path, [&](Reader& r, uint64_t n, uint32_t wire) {
-      if (n != 1) return r.skip(wire);
+      if (n != 1) {
+        r.skip(wire);
+        return;
+      }
       expect(r, wire, kLen, n);
       std::string_view v = r.bytes();
       if (!valid_utf8(v)) r.fail("invalid UTF-8");
@@ -345,7 +351,10 @@ class Decoder {
   static Json raw_json(std::string_view data, const std::string& path) {
     std::string_view raw;
     each(data, "raw object " + path, [&](Reader& r, uint64_t n, uint32_t wire) {
-      if (n != 1) return r.skip(wire);
+      if (n != 1) {
+        r.skip(wire);
+        return;
+      }
       expect(r, wire, kLen, n);
       raw = r.bytes();
     });

@@ -4,7 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include <set>
+#include <algorithm>
+#include <cstddef>
 #include <string>
 
 namespace k8c::api::proto {
@@ -210,9 +211,11 @@ TEST(Protobuf, ControllerRevisionRawJson) {
 
 TEST(Protobuf, UnknownFieldsAreReportedNotDropped) {
   std::vector<std::string> unknown;
-  Msg container = Msg{}.s(1, "c").u(99, 1);
+  // Zero and empty values of unknown fields are what a newer client writes for fields it
+  // added but did not set: ignored, like zeros of known fields.
+  Msg container = Msg{}.s(1, "c").u(99, 1).u(98, 0).s(97, "");
   Json got = decode_ok(body("v1", "Pod",
-                            Msg{}.m(1, meta("p")).m(2, Msg{}.m(2, container)).s(77, "x")),
+                            Msg{}.m(1, meta("p")).m(2, Msg{}.m(2, container)).s(77, "x").m(76, Msg{})),
                        &unknown);
   ASSERT_EQ(unknown.size(), 2u);
   EXPECT_EQ(unknown[0], "field 99 of k8s.io.api.core.v1.Container at spec.containers[0]");
@@ -283,6 +286,74 @@ TEST(Protobuf, EveryTruncationFailsCleanly) {
       EXPECT_FALSE(d) << n;
     }  // the envelope ends with two empty strings
   }
+}
+
+TEST(Protobuf, MutatedBodiesFailCleanly) {
+  // Random byte flips, insertions and deletions in a realistic body: every outcome is an
+  // object that serializes or an error message (ASan and UBSan watch the rest).
+  Msg container = Msg{}
+                      .s(1, "nginx")
+                      .s(2, "nginx:1.27")
+                      .m(6, Msg{}.u(3, 80).s(4, "TCP"))
+                      .m(7, Msg{}.s(1, "A").s(2, "b"))
+                      .m(8, Msg{}.kvm(1, "cpu", Msg{}.s(1, "1")))
+                      .m(10, Msg{}.m(1, Msg{}.m(2, Msg{}.s(1, "/").m(2, Msg{}.u(2, 80)))));
+  Msg volume = Msg{}.s(1, "v").m(2, Msg{}.m(19, Msg{}.m(1, Msg{}.s(1, "cm"))));
+  Msg pod = Msg{}.m(1, meta("p").kv(11, "a", "b")).m(2, Msg{}.m(1, volume).m(2, container));
+  std::string good = body("apps/v1", "Deployment",
+                          Msg{}.m(1, meta("web")).m(2, Msg{}.u(1, 2).m(3, pod)).m(3, Msg{}));
+  uint64_t seed = 42;
+  auto rnd = [&seed](size_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>((seed >> 33) % n);
+  };
+  int decoded = 0, failed = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string b = good;
+    for (int k = 1 + static_cast<int>(rnd(3)); k > 0; --k) {
+      size_t at = 4 + rnd(b.size() - 4);
+      switch (rnd(3)) {
+        case 0: b[at] = static_cast<char>(rnd(256)); break;
+        case 1: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<char>(rnd(256))); break;
+        default: b.erase(at, 1);
+      }
+    }
+    std::string err;
+    auto d = decode(b, &err);
+    if (d) {
+      ++decoded;
+      EXPECT_NO_THROW(d->object.dump());
+    } else {
+      ++failed;
+      EXPECT_FALSE(err.empty());
+    }
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(decoded, 0);
+}
+
+// The deepest chain of nested messages in the table, following inline fields too.
+int depth(int index, std::vector<int>& memo, std::vector<bool>& visiting) {
+  if (memo[index] >= 0) return memo[index];
+  EXPECT_FALSE(visiting[index]) << "recursive message " << messages()[index].name;
+  if (visiting[index]) return 0;
+  visiting[index] = true;
+  int d = 0;
+  const PMessage& m = messages()[index];
+  for (size_t i = 0; i < m.count; ++i)
+    if (m.fields[i].kind == PKind::message) d = std::max(d, 1 + depth(m.fields[i].message, memo, visiting));
+  visiting[index] = false;
+  return memo[index] = d;
+}
+
+TEST(Protobuf, TypeGraphFitsTheDepthBound) {
+  // The decoder refuses nesting past 64 messages; no Kubernetes object comes near it.
+  std::vector<int> memo(messages().size(), -1);
+  std::vector<bool> visiting(messages().size(), false);
+  int deepest = 0;
+  for (const PRoot& r : roots()) deepest = std::max(deepest, depth(r.message, memo, visiting));
+  EXPECT_GT(deepest, 5);
+  EXPECT_LT(deepest, 64);
 }
 
 TEST(Protobuf, TableIsWellFormedAndCoversEveryKind) {
