@@ -697,7 +697,9 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
       co_return co_await fail_closed(413);
     }
     const Backend& backend = *route_->backend;
-    if (backend.endpoints.empty()) co_return co_await answer_and_continue(503);
+    if (backend.endpoints.empty() && backend.external_name.empty()) {
+      co_return co_await answer_and_continue(503);
+    }
 
     // Request head for the upstream, built once; reused as is on a retry.
     up_head_.clear();
@@ -790,6 +792,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
   // Picks an endpoint (round-robin or least-request, skipping ejected ones unless all are) and
   // connects, trying up to connect_attempts distinct endpoints. 0, or the status to answer.
   Task<int> connect_upstream(bool fresh_only) {
+    if (!route_->backend->external_name.empty()) co_return co_await connect_external(fresh_only);
     const std::vector<Endpoint>& eps = route_->backend->endpoints;
     size_t n = eps.size();
     Clock::time_point now = Clock::now();
@@ -826,24 +829,12 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
       tried[tried_count++] = best;
       EndpointState& st = w_.endpoint_state(eps[best]);
       upstream_key_ = st.key;
-      if (!fresh_only) {
-        while (!st.idle.empty()) {
-          tcp::socket s = std::move(st.idle.back());
-          st.idle.pop_back();
-          if (alive(s)) {
-            up_ = std::move(s);
-            up_ep_ = &st;
-            up_reused_ = true;
-            ++st.active;
-            co_return 0;
-          }
-        }
-      }
+      if (!fresh_only && take_pooled(st)) co_return 0;
       error_code ec;
       auto addr = asio::ip::make_address(eps[best].address, ec);
       if (ec) {
-        // FQDN endpoints would need a resolver on the request path; EndpointSlices of Pods
-        // always carry IPs.
+        // FQDN endpoints in EndpointSlices are not dialled (Pods always have IPs); ExternalName
+        // Services go through connect_external.
         status = 502;
         w_.shared.upstream_error("bad_address");
         continue;
@@ -866,6 +857,65 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
       w_.note_failure(st);
       up_.close(ec);
     }
+    co_return status;
+  }
+
+  bool take_pooled(EndpointState& st) {
+    while (!st.idle.empty()) {
+      tcp::socket s = std::move(st.idle.back());
+      st.idle.pop_back();
+      if (alive(s)) {
+        up_ = std::move(s);
+        up_ep_ = &st;
+        up_reused_ = true;
+        ++st.active;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // ExternalName Services: the name is resolved per new connection (the system resolver
+  // caches nothing for us, but pooled connections are reused first) and each address tried in
+  // turn. Resolution runs on Asio's resolver thread, so a slow DNS server does not stall the
+  // worker; it is bounded by the resolver's own timeouts, not the connect timeout.
+  Task<int> connect_external(bool fresh_only) {
+    const Backend& b = *route_->backend;
+    Endpoint name{b.external_name, static_cast<uint16_t>(b.service_port)};
+    EndpointState& st = w_.endpoint_state(name);
+    upstream_key_ = st.key;
+    if (!fresh_only && take_pooled(st)) co_return 0;
+    error_code ec;
+    tcp::resolver resolver(w_.io);
+    char port[8];
+    std::snprintf(port, sizeof port, "%u", static_cast<unsigned>(b.service_port));
+    auto results = co_await resolver.async_resolve(b.external_name, port, ec_token(ec));
+    if (ec || results.empty()) {
+      w_.shared.upstream_error("resolve");
+      w_.note_failure(st);
+      co_return 502;
+    }
+    int status = 502;
+    int attempts = 0;
+    for (const auto& r : results) {
+      if (attempts++ >= std::max(1, opt_.connect_attempts)) break;
+      up_ = tcp::socket(w_.io);
+      arm(up_timer_, Clock::now() + route_->options.connect_timeout, false);
+      co_await up_.async_connect(r.endpoint(), ec_token(ec));
+      disarm(up_timer_);
+      if (!ec) {
+        up_.set_option(tcp::no_delay(true), ec);
+        up_ep_ = &st;
+        up_reused_ = false;
+        ++st.active;
+        co_return 0;
+      }
+      bool timeout = up_timer_.fired;
+      w_.shared.upstream_error(timeout ? "connect_timeout" : "refused");
+      status = timeout ? 504 : 502;
+      up_.close(ec);
+    }
+    w_.note_failure(st);
     co_return status;
   }
 

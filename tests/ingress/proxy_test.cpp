@@ -160,6 +160,23 @@ TEST_F(ProxyTest, ErrorStatuses) {
   EXPECT_EQ(status_of(request("CONNECT", "err.example.com:443", "err.example.com:443")), 405);
 }
 
+TEST_F(ProxyTest, ExternalNameServiceIsDialledByName) {
+  auto& a = add_backend("external");
+  Json svc = service("web", "ext", {service_port("http", a.port(), a.port())});
+  svc["spec"]["type"] = "ExternalName";
+  svc["spec"]["externalName"] = "localhost";  // resolves on this machine only
+  snap_.services.push_back(svc);
+  snap_.ingresses.push_back(
+      ingress("web", "ext").default_backend(service_backend("ext", a.port())));
+  publish();
+  start_proxy();
+  for (int i = 0; i < 3; ++i) {
+    std::string r = request("GET", "x", "/");
+    EXPECT_EQ(status_of(r), 200) << r;
+    EXPECT_NE(r.find("backend: external\n"), std::string::npos) << r;
+  }
+}
+
 TEST_F(ProxyTest, ForwardedHeadersAreOursAndHopByHopHeadersAreStripped) {
   auto& a = add_backend("a");
   add_service("svc", {a.port()});
