@@ -20,6 +20,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -146,62 +147,24 @@ int run_dataplane(const DataplaneFlags& f) {
     if (!api) return fail("--kubeconfig: " + err);
   }
 
-  dp::RuntimeOptions opts;
-  opts.eal_args = f.eal;
-  opts.port_id = f.port_id;
-  dp::EalRuntime rt;
-  std::string error;
-  // rte_eal_init pins this thread to the main lcore, and threads inherit their creator's
-  // affinity: the control threads (sync, neighbours, metrics) would all share the polling core.
-  // They are started with the process's original CPU set instead, and this thread is pinned
-  // back before it polls.
-  cpu_set_t original, lcore_set;
-  bool have_original = sched_getaffinity(0, sizeof original, &original) == 0;
-  if (!rt.start(opts, &error)) return fail(error);
-  bool have_lcore_set =
-      have_original && pthread_getaffinity_np(pthread_self(), sizeof lcore_set, &lcore_set) == 0;
-  if (have_lcore_set) pthread_setaffinity_np(pthread_self(), sizeof original, &original);
-
-  dp::ControllerHooks hooks;
-  hooks.tables = &rt.tables();
-  hooks.neighbours = &rt.neighbours();
-  hooks.node = rt.node();
-  hooks.now_ns = [&rt] { return rt.now_ns(); };
-  hooks.poll_event = [&rt](dp::NeighbourEvent* ev) { return rt.poll_neighbour_event(ev); };
-  hooks.send = [&rt](const dp::ControlFrame& fr) { return rt.send_frame(fr); };
-  hooks.lcores = [&rt] { return rt.live(); };
-  hooks.tsc_hz = rt.tsc_hz();
-  auto controller = std::make_unique<dp::Controller>(copts, hooks);
-
-  std::unique_ptr<http::Server> metrics;
-  if (!f.metrics.empty()) {
-    http::ServerOptions so;
-    so.listen = f.metrics;
-    so.threads = 1;
-    metrics = std::make_unique<http::Server>(
-        so, [c = controller.get()](http::Request& req, std::shared_ptr<http::Responder> r) {
-          if (req.path != "/metrics") return r->send({404, {}, "not found: try /metrics\n"});
-          if (req.method != "GET" && req.method != "HEAD")
-            return r->send({405, {{"Allow", "GET, HEAD"}}, ""});
-          r->send({200, {{"Content-Type", k8c::metrics::kContentType}}, c->render_metrics()});
-        });
-    try {
-      metrics->start();
-    } catch (const std::exception& e) {
-      controller.reset();
-      rt.shutdown();
-      return fail("--metrics " + f.metrics + ": " + e.what());
-    }
-  }
-
-  // Without a static table the first ARP requests need the node address, which may come from
-  // the Node object: the neighbour thread starts now and picks it up after the first build.
-  controller->start();
-
+  // The sync starts before the EAL, so that listing the cluster overlaps EAL start-up (what a
+  // restart waits for). Views that arrive before the controller exists are held in the gate
+  // and applied as soon as it does.
+  struct Gate {
+    std::mutex mu;
+    dp::Controller* controller = nullptr;
+    bool pending = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  auto apply = [started](dp::Controller* c, const client::SyncView& view) {
+    bool first = c->builds() == 0;
+    if (c->rebuild(view.at(0), view.at(1), view.at(2)) && first)
+      spdlog::info("dataplane: first service table from the API server {} ms after start",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count());
+  };
   std::unique_ptr<client::ObjectSync> sync;
-  std::thread watchdog;
-  std::mutex watchdog_mu;
-  std::condition_variable watchdog_cv;
   if (api) {
     client::InformerOptions io;
     // A data plane that lost the API server must find it again quickly once it is back.
@@ -218,16 +181,94 @@ int run_dataplane(const DataplaneFlags& f) {
     so.name = "dataplane";
     sync = std::make_unique<client::ObjectSync>(
         api, std::move(sources),
-        [c = controller.get(), started](const client::SyncView& view) {
-          bool first = c->builds() == 0;
-          if (c->rebuild(view.at(0), view.at(1), view.at(2)) && first)
-            spdlog::info("dataplane: first service table from the API server {} ms after start",
-                         std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - started)
-                             .count());
+        [gate, apply](const client::SyncView& view) {
+          std::lock_guard lock(gate->mu);
+          if (gate->controller)
+            apply(gate->controller, view);
+          else
+            gate->pending = true;
         },
         so);
     sync->start();
+  }
+  // Every early return below must stop the sync first: its thread uses the gate's controller.
+  auto stop_sync = [&] {
+    if (sync) sync->stop();
+    std::lock_guard lock(gate->mu);
+    gate->controller = nullptr;
+  };
+
+  dp::RuntimeOptions opts;
+  opts.eal_args = f.eal;
+  opts.port_id = f.port_id;
+  dp::EalRuntime rt;
+  std::string error;
+  // rte_eal_init pins this thread to the main lcore, and threads inherit their creator's
+  // affinity: the control threads (sync, neighbours, metrics) would all share the polling core.
+  // They are started with the process's original CPU set instead, and this thread is pinned
+  // back before it polls.
+  cpu_set_t original, lcore_set;
+  bool have_original = sched_getaffinity(0, sizeof original, &original) == 0;
+  if (!rt.start(opts, &error)) {
+    stop_sync();
+    return fail(error);
+  }
+  bool have_lcore_set =
+      have_original && pthread_getaffinity_np(pthread_self(), sizeof lcore_set, &lcore_set) == 0;
+  if (have_lcore_set) pthread_setaffinity_np(pthread_self(), sizeof original, &original);
+
+  dp::ControllerHooks hooks;
+  hooks.tables = &rt.tables();
+  hooks.neighbours = &rt.neighbours();
+  hooks.node = rt.node();
+  hooks.now_ns = [&rt] { return rt.now_ns(); };
+  hooks.poll_event = [&rt](dp::NeighbourEvent* ev) { return rt.poll_neighbour_event(ev); };
+  hooks.send = [&rt](const dp::ControlFrame& fr) { return rt.send_frame(fr); };
+  hooks.lcores = [&rt] { return rt.live(); };
+  hooks.tsc_hz = rt.tsc_hz();
+  auto controller = std::make_unique<dp::Controller>(copts, hooks);
+  // Whatever way this function ends from here (an exception included), the sync stops before
+  // the controller it feeds is destroyed.
+  struct OnExit {
+    std::function<void()> fn;
+    ~OnExit() { fn(); }
+  } sync_guard{stop_sync};
+
+  std::unique_ptr<http::Server> metrics;
+  if (!f.metrics.empty()) {
+    http::ServerOptions so;
+    so.listen = f.metrics;
+    so.threads = 1;
+    metrics = std::make_unique<http::Server>(
+        so, [c = controller.get()](http::Request& req, std::shared_ptr<http::Responder> r) {
+          if (req.path != "/metrics") return r->send({404, {}, "not found: try /metrics\n"});
+          if (req.method != "GET" && req.method != "HEAD")
+            return r->send({405, {{"Allow", "GET, HEAD"}}, ""});
+          r->send({200, {{"Content-Type", k8c::metrics::kContentType}}, c->render_metrics()});
+        });
+    try {
+      metrics->start();
+    } catch (const std::exception& e) {
+      stop_sync();
+      controller.reset();
+      rt.shutdown();
+      return fail("--metrics " + f.metrics + ": " + e.what());
+    }
+  }
+
+  // Without a static table the first ARP requests need the node address, which may come from
+  // the Node object: the neighbour thread starts now and picks it up after the first build.
+  controller->start();
+  {
+    std::lock_guard lock(gate->mu);
+    gate->controller = controller.get();
+    if (gate->pending && sync) apply(controller.get(), sync->view());
+  }
+
+  std::thread watchdog;
+  std::mutex watchdog_mu;
+  std::condition_variable watchdog_cv;
+  if (sync) {
     watchdog = std::thread([&] {
       // Says plainly, every 10 s, that the API server has not answered yet; the informers
       // log each failed attempt themselves.
@@ -273,7 +314,7 @@ int run_dataplane(const DataplaneFlags& f) {
   watchdog_cv.notify_all();
 
   if (watchdog.joinable()) watchdog.join();
-  if (sync) sync->stop();
+  stop_sync();
   if (metrics) metrics->stop();
   controller.reset();
 
