@@ -559,6 +559,10 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
       }
       bool keep = co_await handle_request();
       log_request();
+      // An idle keep-alive connection must not pin an old table: with many idle clients and
+      // frequent reloads, that would keep many tables alive.
+      route_ = nullptr;
+      table_.reset();
       if (!keep) {
         co_await linger_close();
         co_return;
