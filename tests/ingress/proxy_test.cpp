@@ -593,6 +593,53 @@ TEST_F(ProxyTest, NewTableTakesEffectOnAnOpenConnection) {
   ::close(fd);
 }
 
+TEST_F(ProxyTest, AccessLogLinesAreJson) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "logged")
+          .rules({rule("log.example.com", {path("/", "Prefix", service_backend("svc", 80))})}));
+  publish();
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  ProxyOptions o;
+  o.access_log = log;
+  start_proxy(o);
+  EXPECT_EQ(status_of(request("GET", "log.example.com", "/ok?x=\"quoted\"")), 200);
+  EXPECT_EQ(status_of(request("GET", "other\xff.example.com", "/")), 404);
+  // A request is logged after its answer is written: wait for the 404 to be counted (the line
+  // is written right after, on the same thread), then stop, which joins the workers.
+  auto both_counted = [&] {
+    std::string text = registry_.render();
+    return text.find("_no_route") != std::string::npos &&
+           text.find("host=\"log.example.com\"") != std::string::npos;
+  };
+  for (int i = 0; i < 500 && !both_counted(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  proxy_->stop();
+  std::fflush(log);
+  std::rewind(log);
+  std::vector<Json> lines;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, log)) lines.push_back(Json::parse(buf));  // throws if not JSON
+  std::fclose(log);
+  ASSERT_EQ(lines.size(), 2u) << (lines.empty() ? std::string() : lines[0].dump());
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_EQ(lines[0]["method"], "GET");
+  EXPECT_EQ(lines[0]["host"], "log.example.com");
+  EXPECT_EQ(lines[0]["target"], "/ok?x=\"quoted\"");
+  EXPECT_EQ(lines[0]["ingress"], "web/logged");
+  EXPECT_EQ(lines[0]["upstream"], "127.0.0.1:" + std::to_string(a.port()));
+  EXPECT_EQ(lines[0]["request_id"].get<std::string>().size(), 32u);
+  EXPECT_EQ(lines[0]["tls"], false);
+  EXPECT_GT(lines[0]["bytes_out"].get<int>(), 0);
+  EXPECT_EQ(lines[1]["status"], 404);
+  EXPECT_EQ(lines[1]["ingress"], "");
+  // Bytes outside printable ASCII are escaped one by one (\u00ff), so the line stays JSON.
+  EXPECT_EQ(lines[1]["host"], "other\u00ff.example.com");
+}
+
 TEST_F(ProxyTest, MetricsCountByRouteAndStatusClass) {
   auto& a = add_backend("a");
   add_service("svc", {a.port()});
