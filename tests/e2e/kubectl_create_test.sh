@@ -36,6 +36,13 @@ expect_contains "create -o json answers JSON" '"kind": "Deployment"' \
 check "create --dry-run=server" K create deployment dry -n "$N" --image=nginx --dry-run=server
 expect_contains "dry run stored nothing" "NotFound" K get deployment dry -n "$N"
 
+# -- errors come back as JSON Status that kubectl prints --
+expect_contains "create existing is AlreadyExists" 'deployments.apps "web" already exists' \
+  K create deployment web -n "$N" --image=nginx
+expect_contains "invalid name is Invalid" "Invalid value" K create configmap Bad_Name -n "$N" --from-literal=a=b
+expect_contains "missing namespace is NotFound" 'namespaces "nope" not found' \
+  K create serviceaccount sa -n nope
+
 # -- configmaps and secrets: values decoded exactly --
 check "create configmap" K create configmap c -n "$N" --from-literal=a=b --from-literal=greeting='hello, wörld' \
   --from-literal=empty=
