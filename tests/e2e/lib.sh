@@ -105,10 +105,8 @@ finish() {
   [ "$FAILED" -eq 0 ]
 }
 
-# kc_create NAME KEY=VALUE: a ConfigMap through kubectl apply. (`kubectl create configmap` goes
-# through client-go's typed client, which sends protobuf bodies; k8c reads JSON and YAML only.)
+# kc_create NAME KEY=VALUE: a ConfigMap, through `kubectl create configmap` (a protobuf body).
 kc_create() {
   local name=$1 kv=$2
-  printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"%s"},"data":{"%s":"%s"}}' \
-    "$name" "${kv%%=*}" "${kv#*=}" | timeout 60 kubectl apply -f -
+  timeout 60 kubectl create configmap "$name" --from-literal="$kv"
 }
