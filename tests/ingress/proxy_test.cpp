@@ -593,6 +593,43 @@ TEST_F(ProxyTest, NewTableTakesEffectOnAnOpenConnection) {
   ::close(fd);
 }
 
+TEST_F(ProxyTest, MetricSeriesAreBoundedByRouteCount) {
+  auto& a = add_backend("a");
+  add_service("svc", {a.port()});
+  std::vector<Json> rules;
+  for (int i = 0; i < 5; ++i) {
+    rules.push_back(rule("h" + std::to_string(i) + ".example.com",
+                         {path("/", "Prefix", service_backend("svc", 80))}));
+  }
+  snap_.ingresses.push_back(ingress("web", "many").rules(rules));
+  publish();
+  ProxyOptions o;
+  o.threads = 1;
+  o.metrics_max_routes = 2;
+  start_proxy(o);
+  for (int i = 0; i < 5; ++i) {
+    // Request paths never become labels: only the route's host and path do.
+    EXPECT_EQ(status_of(request("GET", "h" + std::to_string(i) + ".example.com",
+                                "/unique-" + std::to_string(i))),
+              200);
+  }
+  std::string text;
+  for (int i = 0; i < 500; ++i) {
+    text = registry_.render();
+    if (text.find("host=\"_other\",path=\"_other\",status=\"2xx\"} 3") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  size_t series = 0;
+  for (size_t at = 0; (at = text.find("k8c_ingress_requests_total{", at)) != std::string::npos;
+       ++at) {
+    ++series;
+  }
+  EXPECT_EQ(series, 3u) << text;  // two routes of their own, the rest share "_other"
+  EXPECT_NE(text.find("host=\"_other\",path=\"_other\",status=\"2xx\"} 3"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("unique-"), std::string::npos) << text;
+}
+
 TEST_F(ProxyTest, AccessLogLinesAreJson) {
   auto& a = add_backend("a");
   add_service("svc", {a.port()});
