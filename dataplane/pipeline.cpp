@@ -154,6 +154,18 @@ Verdict new_flow(PacketView pkt, const Parsed& p, const FlowKey& key, uint64_t n
 
   Conntrack::InsertError err;
   Flow* f = c.conntrack.insert(key, rev, now, &err);
+  if (!f && err == Conntrack::InsertError::kConflict) {
+    // The reply tuple belongs to a finished flow: the client reused its port towards another
+    // frontend of the same backend (Linux picks ephemeral ports per destination) while the
+    // old flow lingers after its FINs. As with a fresh SYN on a finished flow's own tuple, the
+    // finished one gives way; a live one keeps it and the new flow is refused.
+    Conntrack::Hit old = c.conntrack.lookup(rev, now);
+    if (old.flow &&
+        (old.flow->state == FlowState::kClosing || old.flow->state == FlowState::kClosed)) {
+      c.conntrack.erase(old.flow);
+      f = c.conntrack.insert(key, rev, now, &err);
+    }
+  }
   if (!f)
     return drop(c, err == Conntrack::InsertError::kFull ? DropReason::kConntrackFull
                                                         : DropReason::kTupleConflict);

@@ -751,5 +751,31 @@ TEST(Neighbour, RingIsBoundedAndOrdered) {
   EXPECT_TRUE(r.empty());
 }
 
+// A client reuses its source port towards another ClusterIP of the same backend while the first
+// connection lingers after its FINs: the finished flow gives way instead of refusing the new one.
+TEST(Pipeline, FinishedFlowGivesWayOnReplyTupleClash) {
+  Harness h;
+  h.specs.push_back(svc(8, "default/a:http", ipv4(10, 96, 0, 60), 80, {be(ipv4(10, 1, 9, 1), 80)}));
+  h.specs.push_back(svc(9, "default/b:http", ipv4(10, 96, 0, 61), 80, {be(ipv4(10, 1, 9, 1), 80)}));
+  h.rebuild();
+  const uint32_t a = ipv4(10, 96, 0, 60), b = ipv4(10, 96, 0, 61), backend = ipv4(10, 1, 9, 1);
+  auto run = [&](Frame&& f) { return h.run(f, 1); };
+  ASSERT_EQ(run(tcp(kClient, 7777, a, 80, tcp_flag::kSyn)).action, Action::kForward);
+  ASSERT_EQ(run(tcp(backend, 80, kClient, 7777, tcp_flag::kSyn | tcp_flag::kAck)).action,
+            Action::kForward);
+  ASSERT_EQ(run(tcp(backend, 80, kClient, 7777, tcp_flag::kFin | tcp_flag::kAck)).action,
+            Action::kForward);
+  ASSERT_EQ(run(tcp(kClient, 7777, a, 80, tcp_flag::kFin | tcp_flag::kAck)).action,
+            Action::kForward);
+  Frame syn_b = tcp(kClient, 7777, b, 80, tcp_flag::kSyn);
+  ASSERT_EQ(h.run(syn_b, 1).action, Action::kForward);
+  EXPECT_EQ(dst_ip(syn_b), backend);
+  // The backend's answer now belongs to the new flow, and comes back from b.
+  Frame synack = tcp(backend, 80, kClient, 7777, tcp_flag::kSyn | tcp_flag::kAck);
+  ASSERT_EQ(h.run(synack, 1).action, Action::kForward);
+  EXPECT_EQ(src_ip(synack), b);
+  EXPECT_EQ(h.ctx.stats.drops(DropReason::kTupleConflict), 0u);
+}
+
 }  // namespace
 }  // namespace k8c::dp
