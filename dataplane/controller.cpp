@@ -174,6 +174,10 @@ bool Controller::rebuild(std::span<const ObjectRef> services, std::span<const Ob
     }
   }
   if (neighbours_dirty_) publish_neighbours_locked();
+  // New backends want resolving now, not at the next tick: that is most of what a restart
+  // waits for after its first table.
+  kick_ = true;
+  cv_.notify_all();
   return true;
 }
 
@@ -246,6 +250,7 @@ void Controller::neighbour_round() {
     if (hooks_.send && f.len && hooks_.send(f)) {
       requested_[target] = now;
       ++arp_requests_;
+      kick_ = true;  // answers take a millisecond or so: look for them soon
     }
   }
 }
@@ -260,7 +265,10 @@ void Controller::start(std::chrono::milliseconds period) {
       lock.unlock();
       neighbour_round();
       lock.lock();
-      cv_.wait_for(lock, period, [&] { return stopping_; });
+      // A kick (new backends, requests just sent) shortens the wait to a couple of ms.
+      auto wait = kick_ ? std::min(period, std::chrono::milliseconds(2)) : period;
+      kick_ = false;
+      cv_.wait_for(lock, wait, [&] { return stopping_ || kick_; });
     }
   });
 }

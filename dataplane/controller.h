@@ -100,6 +100,7 @@ class Controller {
   std::thread thread_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool kick_ = false;
 };
 
 }  // namespace k8c::dp
