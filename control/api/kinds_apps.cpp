@@ -5,6 +5,13 @@
 namespace k8c::api::detail {
 namespace {
 
+// Deployments, ReplicaSets and StatefulSets share the /scale layout of Kubernetes' workloads.
+void with_replica_scale(Kind& k) {
+  k.scale_replicas_path = "spec.replicas";
+  k.scale_status_replicas_path = "status.replicas";
+  k.scale_selector_path = "spec.selector";
+}
+
 using K = FieldError::Kind;
 
 S workload_condition(const char* name, bool update_time) {
@@ -146,9 +153,7 @@ Kind deployment() {
                kind_object("io.k8s.api.apps.v1.Deployment", {{"spec", spec}, {"status", status}}),
                {"deploy"}, {"all"});
   k.has_status = true;
-  k.scale_replicas_path = "spec.replicas";
-  k.scale_status_replicas_path = "status.replicas";
-  k.scale_selector_path = "spec.selector";
+  with_replica_scale(k);
   k.columns = {
       col(
           "Ready", "string", [](const Json& o) { return Json(replicas_ratio(o, "readyReplicas")); },
@@ -204,9 +209,7 @@ Kind replica_set() {
                kind_object("io.k8s.api.apps.v1.ReplicaSet", {{"spec", spec}, {"status", status}}),
                {"rs"}, {"all"});
   k.has_status = true;
-  k.scale_replicas_path = "spec.replicas";
-  k.scale_status_replicas_path = "status.replicas";
-  k.scale_selector_path = "spec.selector";
+  with_replica_scale(k);
   k.field_selectors = {"status.replicas"};
   k.field_value = [](const Json& o, std::string_view f) -> std::optional<std::string> {
     if (f != "status.replicas") return std::nullopt;
@@ -275,9 +278,7 @@ Kind stateful_set() {
                kind_object("io.k8s.api.apps.v1.StatefulSet", {{"spec", spec}, {"status", status}}),
                {"sts"}, {"all"});
   k.has_status = true;
-  k.scale_replicas_path = "spec.replicas";
-  k.scale_status_replicas_path = "status.replicas";
-  k.scale_selector_path = "spec.selector";
+  with_replica_scale(k);
   k.columns = {
       col(
           "Ready", "string", [](const Json& o) { return Json(replicas_ratio(o, "readyReplicas")); },
