@@ -29,6 +29,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/http.h"
 #include "common/metrics.h"
@@ -280,6 +281,15 @@ struct Shared {
 
 // ---- Worker ----
 
+// What a worker needs from its connections when draining, whatever their stream type.
+class ConnBase {
+ public:
+  virtual ~ConnBase() = default;
+  // Closes the connection if it is waiting for a request; one with a request in flight
+  // finishes it first (and then closes, since the worker is draining).
+  virtual void drain_kick() = 0;
+};
+
 struct Worker {
   explicit Worker(Shared& s) : shared(s), reader(s.holder), rng(std::random_device{}()) {}
 
@@ -341,6 +351,9 @@ struct Worker {
   }
 
   Shared& shared;
+  // Declared before io: connections destroyed with the io_context unregister themselves.
+  std::unordered_set<ConnBase*> conns;
+  bool draining = false;
   asio::io_context io{1};
   std::optional<tcp::acceptor> http_acceptor;
   std::optional<tcp::acceptor> https_acceptor;
@@ -385,7 +398,7 @@ struct OpTimer {
 // ---- Conn ----
 
 template <class Stream>
-class Conn : public std::enable_shared_from_this<Conn<Stream>> {
+class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Stream>> {
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
@@ -400,10 +413,19 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
         cbuf_(new char[kBufferSize]) {
     w_.shared.connections.fetch_add(1, std::memory_order_relaxed);
     if (w_.shared.active) w_.shared.active->inc();
+    w_.conns.insert(this);
   }
-  ~Conn() {
+  ~Conn() override {
+    w_.conns.erase(this);
     w_.shared.connections.fetch_sub(1, std::memory_order_relaxed);
     if (w_.shared.active) w_.shared.active->dec();
+  }
+
+  void drain_kick() override {
+    if (waiting_for_request_) {
+      error_code ignored;
+      stream_.lowest_layer().cancel(ignored);
+    }
   }
 
   static Task<void> run(std::shared_ptr<Conn> self) {
@@ -538,7 +560,11 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
             if (!first) deadline = Clock::now() + opt_.header_timeout;
           }
         }
-        if (!co_await read_client(deadline)) {
+        waiting_for_request_ = !head_started && cbeg_ == cend_;
+        if (waiting_for_request_ && w_.draining) co_return;
+        bool got = co_await read_client(deadline);
+        waiting_for_request_ = false;
+        if (!got) {
           if (client_timer_.fired && (head_started || first)) {
             if (head_started || req_.started()) {
               begin_request();
@@ -563,7 +589,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
       // frequent reloads, that would keep many tables alive.
       route_ = nullptr;
       table_.reset();
-      if (!keep) {
+      if (!keep || w_.draining) {
         co_await linger_close();
         co_return;
       }
@@ -622,7 +648,8 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
   // Answers and says whether the connection may carry another request: only when the request
   // had no body left unread.
   Task<bool> answer_and_continue(int status, std::string_view location = {}) {
-    bool keep = !request_has_body() && req_.keep_alive() && !req_.upgrade_requested();
+    bool keep =
+        !request_has_body() && req_.keep_alive() && !req_.upgrade_requested() && !w_.draining;
     if (keep) complete_bodyless();
     bool ok = co_await answer(status, !keep, location);
     co_return keep&& ok;
@@ -1080,7 +1107,7 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
                                    method != HTTP_HEAD && code != 204 && code != 304);
         // An Upgrade request answered without 101 leaves llhttp in its upgrade state; such
         // clients open a new connection for their next request anyway.
-        if (upgrade) close_after_ = true;
+        if (upgrade || w_.draining) close_after_ = true;
         build_client_head(close_after_, false);
         if (!co_await write_client(head_, client_body_)) {
           drop_upstream(false);
@@ -1279,7 +1306,8 @@ class Conn : public std::enable_shared_from_this<Conn<Stream>> {
   Clock::time_point started_at_{};
   int status_ = 0;
   bool close_after_ = false;
-  uint64_t bytes_in_ = 0;  // tunnelled bytes; head and body are counted by the parser
+  bool waiting_for_request_ = false;  // reading with no byte of the next request yet
+  uint64_t bytes_in_ = 0;             // tunnelled bytes; head and body are counted by the parser
   uint64_t bytes_out_ = 0;
   char request_id_[32] = {};
 };
@@ -1387,6 +1415,24 @@ void Proxy::start() {
     });
   }
   impl_->started = true;
+}
+
+bool Proxy::drain(std::chrono::milliseconds timeout) {
+  if (!impl_ || impl_->workers.empty()) return true;
+  for (auto& w : impl_->workers) {
+    asio::post(w->io, [wp = w.get()] {
+      error_code ec;
+      if (wp->http_acceptor) wp->http_acceptor->close(ec);
+      if (wp->https_acceptor) wp->https_acceptor->close(ec);
+      wp->draining = true;
+      for (ConnBase* c : wp->conns) c->drain_kick();
+    });
+  }
+  auto deadline = Clock::now() + timeout;
+  while (active_connections() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return active_connections() == 0;
 }
 
 void Proxy::stop() {

@@ -73,6 +73,11 @@ class Proxy {
   // Binds the listeners and starts the workers. Throws std::runtime_error naming the problem
   // (bad address, port in use, ...).
   void start();
+  // Graceful shutdown, first half: stops accepting, closes connections waiting for a request,
+  // lets requests in flight finish (their answers say Connection: close) and waits up to
+  // `timeout` for every connection to end. Tunnels are not waited for past the timeout. True
+  // when no connection was left. Call stop() afterwards.
+  bool drain(std::chrono::milliseconds timeout);
   // Closes listeners and connections and joins the workers. Idempotent.
   void stop();
 

@@ -37,6 +37,7 @@ struct IngressFlags {
   size_t max_connections = 10000;
   std::string header_timeout = "10s";
   std::string idle_timeout = "60s";
+  std::string drain_timeout = "10s";
   bool least_request = false;
   double wait_api = 10;
   std::string log_level = "info";
@@ -93,7 +94,7 @@ int run_ingress(const IngressFlags& f) {
     const std::string& value;
     std::chrono::milliseconds* out;
   };
-  std::chrono::milliseconds header_timeout{}, idle_timeout{};
+  std::chrono::milliseconds header_timeout{}, idle_timeout{}, drain_timeout{};
   for (const TimeoutFlag& t : {
            TimeoutFlag{"--proxy-connect-timeout", f.connect_timeout,
                        &copts.build.defaults.connect_timeout},
@@ -101,6 +102,7 @@ int run_ingress(const IngressFlags& f) {
            TimeoutFlag{"--proxy-send-timeout", f.send_timeout, &copts.build.defaults.send_timeout},
            TimeoutFlag{"--header-timeout", f.header_timeout, &header_timeout},
            TimeoutFlag{"--idle-timeout", f.idle_timeout, &idle_timeout},
+           TimeoutFlag{"--drain-timeout", f.drain_timeout, &drain_timeout},
        }) {
     auto v = ingress::parse_timeout(t.value, &error);
     if (!v) return fail(std::string(t.name) + " " + t.value + ": " + error);
@@ -205,7 +207,13 @@ int run_ingress(const IngressFlags& f) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("ingress: signal {}, stopping", sig);
+  spdlog::info("ingress: signal {}, draining connections (at most {} ms)", sig,
+               drain_timeout.count());
+  // Requests in flight finish; the route table stays as it is meanwhile.
+  if (!proxy.drain(drain_timeout)) {
+    spdlog::warn("ingress: {} connections still open after the drain timeout, closing them",
+                 proxy.active_connections());
+  }
   controller->stop();
   proxy.stop();
   if (metrics_server) metrics_server->stop();
@@ -247,6 +255,9 @@ Register reg([](CLI::App& app) {
                   "Time a client has to send a whole request head")
       ->capture_default_str();
   cmd->add_option("--idle-timeout", flags->idle_timeout, "Keep-alive idle timeout")
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", flags->drain_timeout,
+                  "On SIGTERM/SIGINT, how long requests in flight may take to finish")
       ->capture_default_str();
   cmd->add_option("--max-connections", flags->max_connections, "Client connection cap")
       ->capture_default_str();

@@ -484,6 +484,55 @@ TEST_F(ProxyTest, StopWithOpenConnectionsClosesThem) {
   }
 }
 
+TEST_F(ProxyTest, DrainFinishesRequestsInFlightAndClosesIdleConnections) {
+  std::atomic<bool> release{false}, arrived{false};
+  RawBackend slow([&](int fd) {
+    if (read_some_until(fd, "\r\n\r\n").empty()) return;
+    arrived = true;
+    for (int i = 0; i < 1000 && !release.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
+  });
+  add_service("slow", {slow.port()});
+  snap_.ingresses.push_back(ingress("web", "slow").default_backend(service_backend("slow", 80)));
+  publish();
+  ProxyOptions o;
+  o.threads = 2;
+  start_proxy(o);
+  uint16_t p = port();
+  int idle = connect_to(p);
+  int busy = connect_to(p);
+  ASSERT_TRUE(send_all(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // In flight means the request reached the upstream; the idle connection must be open too.
+  for (int i = 0; i < 500 && (!arrived || proxy_->active_connections() < 2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(arrived.load());
+  std::atomic<bool> drained{false};
+  std::thread drainer([&] { drained = proxy_->drain(std::chrono::seconds(30)); });
+  // The idle connection is closed without an answer, and no new connection is accepted.
+  EXPECT_EQ(read_some_until(idle, "never", std::chrono::seconds(10)), "");
+  int late = -1;
+  for (int i = 0; i < 500; ++i) {
+    late = connect_to(p);
+    if (late < 0) break;
+    ::close(late);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LT(late, 0);
+  EXPECT_FALSE(drained.load());  // still waiting for the request in flight
+  release = true;
+  std::string r = read_response(busy);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("done"), std::string::npos) << r;
+  drainer.join();
+  EXPECT_TRUE(drained.load());
+  ::close(idle);
+  ::close(busy);
+}
+
 // Issue 4, acceptance 4 in-process: while clients keep sending requests, 1,000 route tables are
 // published (each Ingress change is one); no request fails and an open WebSocket keeps working.
 TEST_F(ProxyTest, ThousandReloadsUnderLoadFailNothingAndKeepAWebSocketOpen) {
