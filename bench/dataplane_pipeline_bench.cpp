@@ -108,13 +108,22 @@ void report(benchmark::State& state, uint64_t packets, double cpu_ns) {
 }
 
 // Established flows: every frame hits conntrack and is rewritten with precomputed deltas.
+// The second argument adds next hops from a neighbour table (the backends on-link, the clients
+// behind the gateway), as `k8c dataplane` runs; 0 sends everything to one gateway MAC.
 void BM_EstablishedForwarding(benchmark::State& state) {
   uint32_t flows = static_cast<uint32_t>(state.range(0));
+  bool neighbours = state.range(1) != 0;
   auto table = make_table(16);
   LcoreOptions o;
   o.flow_capacity = flows + flows / 4;
   auto ctx = std::make_unique<LcoreContext>(o);
   ctx->table = table.get();
+  std::vector<NeighbourTable::Entry> backends;
+  for (uint32_t i = 1; i <= 16; ++i)
+    backends.push_back({hton32(ipv4(10, 1, 0, 0) + i), Mac{0x02, 0, 0, 0, 1, uint8_t(i)}});
+  auto nt =
+      NeighbourTable::build(hton32(ipv4(10, 1, 0, 0)), hton32(0xffff0000), &kGatewayMac, backends);
+  if (neighbours) ctx->neighbours = nt.get();
 
   std::vector<uint32_t> order(flows);
   std::iota(order.begin(), order.end(), 0);
@@ -140,9 +149,13 @@ void BM_EstablishedForwarding(benchmark::State& state) {
   if (ctx->stats.forwarded.get() != uint64_t{flows} + packets)
     state.SkipWithError("a packet was not forwarded");
   report(state, packets, cpu);
-  state.SetLabel(std::to_string(flows) + " flows");
+  state.SetLabel(std::to_string(flows) + " flows" + (neighbours ? ", neighbour table" : ""));
 }
-BENCHMARK(BM_EstablishedForwarding)->Arg(1000)->Arg(1000000);
+BENCHMARK(BM_EstablishedForwarding)
+    ->Args({1000, 0})
+    ->Args({1000, 1})
+    ->Args({1000000, 0})
+    ->Args({1000000, 1});
 
 // New flows: every frame is a SYN of a connection never seen, so each costs a Maglev pick,
 // a conntrack insert of both tuples and the NAT setup (plus SNAT port choice for NodePort).
