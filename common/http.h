@@ -50,6 +50,10 @@ struct Response {
 
 std::string_view reason_phrase(int status);
 
+// Whether every byte is an RFC 9110 token character (header names, methods). The llhttp build
+// Debian ships tolerates some others in field names; the server and the ingress refuse them.
+bool is_token(std::string_view s);
+
 // Completes one request. Thread-safe: any thread may call it; work is posted to the connection.
 // Exactly one of send() or start_stream()...end_stream() per request.
 class Responder {
@@ -72,21 +76,22 @@ class Responder {
 using Handler = std::function<void(Request& request, std::shared_ptr<Responder> responder)>;
 
 struct TlsServerConfig {
-  std::string cert_file;        // PEM chain
-  std::string key_file;         // PEM key
-  std::string client_ca_file;   // when set, client certificates are requested and verified
+  std::string cert_file;       // PEM chain
+  std::string key_file;        // PEM key
+  std::string client_ca_file;  // when set, client certificates are requested and verified
 };
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
   int threads = 2;
-  size_t max_header_bytes = 64 * 1024;            // larger: 431
-  size_t max_headers = 100;                       // more: 431
-  size_t max_body_bytes = 3 * 1024 * 1024;        // larger: 413
-  size_t max_connections = 10000;                 // beyond: accepted and closed at once
-  std::chrono::milliseconds header_timeout{10000};  // for the whole header block; trickling does not extend it
+  size_t max_header_bytes = 64 * 1024;      // larger: 431
+  size_t max_headers = 100;                 // more: 431
+  size_t max_body_bytes = 3 * 1024 * 1024;  // larger: 413
+  size_t max_connections = 10000;           // beyond: accepted and closed at once
+  std::chrono::milliseconds header_timeout{
+      10000};  // for the whole header block; trickling does not extend it
   std::chrono::milliseconds body_timeout{60000};
-  std::chrono::milliseconds idle_timeout{120000};   // keep-alive idle between requests
+  std::chrono::milliseconds idle_timeout{120000};  // keep-alive idle between requests
   std::optional<TlsServerConfig> tls;
 };
 
@@ -115,7 +120,7 @@ struct ClientOptions {
   std::string ca_file;    // verify the server against this CA (TLS)
   std::string cert_file;  // client certificate (TLS)
   std::string key_file;
-  std::string server_name;  // SNI / verification name; defaults to host
+  std::string server_name;                   // SNI / verification name; defaults to host
   std::chrono::milliseconds timeout{30000};  // connect and each read
 };
 

@@ -115,30 +115,6 @@ struct OutItem {
 
 constexpr std::string_view kCrlf = "\r\n";
 
-bool is_tchar(unsigned char c) {
-  if (std::isalnum(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -423,9 +399,7 @@ int Session::cb_header_field(llhttp_t* p, const char* at, size_t n) {
   }
   if (!s->add_header_bytes(n)) return s->fail(431, "header block too large");
   // This llhttp build tolerates some non-token bytes in field names; RFC 9110 does not.
-  for (size_t i = 0; i < n; ++i) {
-    if (!is_tchar(static_cast<unsigned char>(at[i]))) return s->fail(400, "invalid header name");
-  }
+  if (!http::is_token({at, n})) return s->fail(400, "invalid header name");
   s->request_.headers.back().name.append(at, n);
   return 0;
 }

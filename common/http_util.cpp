@@ -1,6 +1,8 @@
 // Small HTTP helpers shared by the server, the client and their users.
 #include "common/http.h"
 
+#include <cctype>
+
 namespace k8c::http {
 
 namespace {
@@ -164,6 +166,33 @@ std::string_view reason_phrase(int status) {
     default:
       return "Unknown";
   }
+}
+
+bool is_token(std::string_view s) {
+  for (unsigned char c : s) {
+    if (std::isalnum(c)) continue;
+    switch (c) {
+      case '!':
+      case '#':
+      case '$':
+      case '%':
+      case '&':
+      case '\'':
+      case '*':
+      case '+':
+      case '-':
+      case '.':
+      case '^':
+      case '_':
+      case '`':
+      case '|':
+      case '~':
+        continue;
+      default:
+        return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace k8c::http

@@ -1,34 +1,12 @@
 #include "ingress/http_parser.h"
 
+#include "common/http.h"
+
 #include <cctype>
 
 namespace k8c::ingress {
 
 namespace {
-
-bool is_tchar(unsigned char c) {
-  if (std::isalnum(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 void append_hex(std::string& out, uint64_t v) {
   char buf[16];
@@ -179,9 +157,7 @@ int HttpParser::on_header_field(llhttp_t* p, const char* at, size_t n) {
   }
   if (!s->add_header_bytes(n)) return s->fail(too_large, "header block too large");
   // llhttp tolerates some non-token bytes in field names; RFC 9110 does not.
-  for (size_t i = 0; i < n; ++i) {
-    if (!is_tchar(static_cast<unsigned char>(at[i]))) return s->fail(400, "invalid header name");
-  }
+  if (!http::is_token({at, n})) return s->fail(400, "invalid header name");
   s->arena_.append(at, n);
   s->headers_.back().name_len += static_cast<uint32_t>(n);
   return 0;
