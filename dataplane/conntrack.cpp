@@ -99,7 +99,7 @@ Flow* Conntrack::insert(const FlowKey& fwd, const FlowKey& rev, uint64_t now_ns,
   f.fwd = fwd;
   f.rev = rev;
   live_[idx] = 1;
-  ++used_;
+  used_.store(used_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   index_insert(fwd, idx * 2);
   index_insert(rev, idx * 2 + 1);
   if (err) *err = InsertError::kNone;
@@ -113,7 +113,7 @@ void Conntrack::erase(Flow* flow) {
   index_erase(flow->rev, idx * 2 + 1);
   live_[idx] = 0;
   free_[free_top_++] = idx;
-  --used_;
+  used_.store(used_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 uint64_t Conntrack::timeout_for(FlowState s) const {

@@ -3,6 +3,7 @@
 // tuple, and the two tuples alone determine the NAT applied in either direction.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -112,7 +113,8 @@ class Conntrack {
   // iteration so that aging costs a bounded, small amount per burst. Returns flows removed.
   size_t expire(uint64_t now_ns, uint32_t budget);
 
-  uint32_t size() const { return used_; }
+  // Any thread may read it (the metrics thread does); only the owning lcore writes it.
+  uint32_t size() const { return used_.load(std::memory_order_relaxed); }
   uint32_t capacity() const { return capacity_; }
   const Timeouts& timeouts() const { return timeouts_; }
 
@@ -145,7 +147,7 @@ class Conntrack {
   std::unique_ptr<uint8_t[]> live_;
   std::unique_ptr<uint32_t[]> free_;  // stack of free flow indices
   uint32_t free_top_;
-  uint32_t used_ = 0;
+  std::atomic<uint32_t> used_{0};  // relaxed single-writer updates: plain moves on x86
   std::unique_ptr<Slot[]> index_;
   uint32_t mask_;
   uint32_t sweep_ = 0;
