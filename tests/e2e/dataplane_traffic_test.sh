@@ -239,11 +239,15 @@ done
 
 # --- control plane, in the node namespace ------------------------------------------------------
 mkdir -p "$WORK/data"
-ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-if ! wait_until 60 grep -q "listening on" "$WORK/server.out"; then
-  echo "k8c server did not start"; cat "$WORK/server.err"; exit 1
-fi
+start_api() {  # start_api PORT (0: any)
+  : >"$WORK/server.out"
+  ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:$1 \
+    >"$WORK/server.out" 2>>"$WORK/server.err" &
+  SERVER_PID=$!
+  wait_until 60 grep -q "listening on" "$WORK/server.out"
+}
+if ! start_api 0; then echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; fi
+API_PORT=$(sed -n 's|^k8c server listening on https://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/server.out")
 export KUBECONFIG="$WORK/data/admin.kubeconfig"
 kc() { in_ns "$NODE" timeout 60 kubectl "$@"; }
 
@@ -412,6 +416,20 @@ else
 fi
 echo "    restart: first connection ${took}s after the new process was started;" \
   "$(grep -o 'first service table.*' "$WORK/dp.out")"
+
+# The API server goes away: forwarding goes on with the last tables, and once the server is
+# back the data plane follows changes again.
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+expect_contains "API server down: the ClusterIP still answers" " 10.99.0.2" \
+  curl_cli http://10.96.100.10/
+expect_contains "API server down: the NodePort still answers" " 10.99.0.1" \
+  curl_cli http://10.99.0.1:30080/
+start_api "$API_PORT" || fail "the API server did not come back on port $API_PORT"
+wait_until 30 kc get --raw /readyz || true
+slice web-1 web "$(ep 10.99.0.12)" | kc apply -f - >/dev/null
+only_be2() { cli spread 10.96.100.10 80 10 | tr '\n' ' ' | grep -qx 'be2 10 errors 0 '; }
+if wait_until 30 only_be2; then pass "API server back: the data plane follows endpoint changes again"; else
+  fail "after the API server came back: $(cli spread 10.96.100.10 80 10 | tr '\n' ' ')"; fi
 
 kill -TERM "$DP_PID" 2>/dev/null; wait "$DP_PID" 2>/dev/null || true
 DP_PID=""
