@@ -846,8 +846,24 @@ class TlsSession final : public Session {
         buf, [self = shared_from_this(), this](const error_code& ec, size_t n) { on_read(ec, n); });
   }
   void async_write(const std::vector<asio::const_buffer>& bufs) override {
+    // Asio's SSL stream hands a buffer sequence to OpenSSL one buffer at a time, so a response
+    // head and its body, or a watch event's envelope and object, would each become a TLS record
+    // and a send() of their own. One copy into a contiguous buffer makes them one record and
+    // one send, which costs far less than the records and system calls it saves.
+    // Large writes (lists) are mostly payload already and are not worth copying.
+    size_t total = 0;
+    for (const auto& b : bufs) total += b.size();
+    if (bufs.size() == 1 || total > kCoalesceLimit) {
+      asio::async_write(
+          stream_, bufs,
+          [self = shared_from_this(), this](const error_code& ec, size_t n) { on_write(ec, n); });
+      return;
+    }
+    out_.clear();
+    out_.reserve(total);
+    for (const auto& b : bufs) out_.append(static_cast<const char*>(b.data()), b.size());
     asio::async_write(
-        stream_, bufs,
+        stream_, asio::buffer(out_),
         [self = shared_from_this(), this](const error_code& ec, size_t n) { on_write(ec, n); });
   }
   void async_linger_read(asio::mutable_buffer buf) override {
@@ -890,6 +906,8 @@ class TlsSession final : public Session {
   }
 
   ssl::stream<tcp::socket> stream_;
+  static constexpr size_t kCoalesceLimit = 64 * 1024;
+  std::string out_;  // the bytes of the write in flight, when coalesced
 };
 
 int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
