@@ -26,7 +26,11 @@ DP_PID=""
 WATCHDOG=""
 
 teardown() {
-  [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null || true
+  # The watchdog's sleep goes too: it holds ctest's output pipe, and ctest waits for it.
+  if [ -n "$WATCHDOG" ]; then
+    pkill -P "$WATCHDOG" 2>/dev/null || true
+    kill "$WATCHDOG" 2>/dev/null || true
+  fi
   [ -n "$DP_PID" ] && kill -TERM "$DP_PID" 2>/dev/null || true
   for ns in "${NSES[@]}"; do
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done
@@ -41,7 +45,7 @@ teardown() {
 }
 trap teardown EXIT
 # The whole scenario is bounded; a hang fails the test instead of stalling CI.
-( sleep 400; echo "dataplane_traffic_test: timed out"; kill -TERM $ID ) &
+( sleep 400 >/dev/null 2>&1; echo "dataplane_traffic_test: timed out"; kill -TERM $ID ) &
 WATCHDOG=$!
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
