@@ -235,7 +235,9 @@ Family<Histogram>& Registry::histogram(const std::string& name, const std::strin
 std::string Registry::render() const {
   std::string out;
   std::lock_guard l(mu_);
-  for (const auto& [name, e] : families_) {
+  for (const auto& [family_name, e] : families_) {
+    // clang 14 cannot capture a structured binding in a lambda; a plain reference it can.
+    const std::string& name = family_name;
     auto header = [&](const std::string& help, const char* type) {
       out += "# HELP " + name + " " + escape_help(help) + "\n";
       out += "# TYPE " + name + " " + type + "\n";

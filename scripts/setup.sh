@@ -12,7 +12,7 @@ packages=(
   libsqlite3-dev libarchive-dev libmnl-dev libcli11-dev libspdlog-dev libfmt-dev
   libbenchmark-dev libgtest-dev libgmock-dev
   # runtime parts: store, OCI runtimes, images, network
-  etcd-server runc crun busybox-static umoci skopeo docker-registry iproute2 nftables
+  etcd-server runc crun busybox-static umoci skopeo docker-registry iproute2 nftables ethtool
   # tools the tests and benchmarks drive
   openssl curl ca-certificates python3 sqlite3 procps psmisc
   # peers the benchmarks compare against

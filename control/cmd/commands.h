@@ -18,4 +18,13 @@ struct Register {
   explicit Register(std::function<void(CLI::App&)> add) { registry().push_back(std::move(add)); }
 };
 
+// Reports a command's failure as one line "k8c COMMAND: message" on stderr and returns 1, its
+// exit status. stdout is flushed first (DPDK and the access log write there), so that on a
+// terminal or a shared pipe the failure is the last line printed.
+int fail(std::string_view command, const std::string& message);
+
+// Runs a command's body from its CLI callback: the body's result is the exit status, and an
+// exception escaping it is reported with fail() instead of aborting the process.
+void run_command(std::string_view command, const std::function<int()>& body);
+
 }  // namespace k8c::cmd

@@ -84,13 +84,8 @@ bool parse_mac(const std::string& s, dp::Mac* mac) {
   return true;
 }
 
-// DPDK logs to stdout and we report to stderr: flush stdout first so that, on a terminal or a
-// shared pipe, our line is the last one printed.
 int fail(const std::string& message) {
-  std::fflush(stdout);
-  std::cout.flush();
-  std::cerr << "k8c dataplane: " << message << std::endl;
-  return 1;
+  return cmd::fail("dataplane", message);
 }
 
 int run_dataplane(const DataplaneFlags& f) {
@@ -445,21 +440,12 @@ Register reg([](CLI::App& app) {
   auto* stats = cmd->add_subcommand("stats", "Summarise a running data plane's /metrics");
   stats->add_option("--metrics", *stats_target, "HOST:PORT of the data plane's --metrics")
       ->required();
-  stats->callback([stats_target] {
-    try {
-      exit_code() = run_stats(*stats_target);
-    } catch (const std::exception& e) {
-      exit_code() = fail(e.what());
-    }
-  });
+  stats->callback(
+      [stats_target] { run_command("dataplane", [&] { return run_stats(*stats_target); }); });
 
   cmd->callback([flags, stats] {
     if (stats->parsed()) return;
-    try {
-      exit_code() = run_dataplane(*flags);
-    } catch (const std::exception& e) {
-      exit_code() = fail(e.what());
-    }
+    run_command("dataplane", [&] { return run_dataplane(*flags); });
   });
 });
 

@@ -44,9 +44,7 @@ struct IngressFlags {
 };
 
 int fail(const std::string& message) {
-  std::fflush(stdout);
-  std::cerr << "k8c ingress: " << message << std::endl;
-  return 1;
+  return cmd::fail("ingress", message);
 }
 
 bool valid_host_port(const std::string& s) {
@@ -269,13 +267,7 @@ Register reg([](CLI::App& app) {
       ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")
       ->capture_default_str();
-  cmd->callback([flags] {
-    try {
-      exit_code() = run_ingress(*flags);
-    } catch (const std::exception& e) {
-      exit_code() = fail(e.what());
-    }
-  });
+  cmd->callback([flags] { run_command("ingress", [&] { return run_ingress(*flags); }); });
 });
 
 }  // namespace

@@ -162,14 +162,7 @@ Register reg([](CLI::App& app) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")
       ->capture_default_str();
-  cmd->callback([flags] {
-    try {
-      exit_code() = run_server(*flags);
-    } catch (const std::exception& e) {
-      std::cerr << "k8c server: " << e.what() << std::endl;
-      exit_code() = 1;
-    }
-  });
+  cmd->callback([flags] { run_command("server", [&] { return run_server(*flags); }); });
 });
 
 }  // namespace
