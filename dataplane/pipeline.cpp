@@ -1,6 +1,7 @@
 #include "dataplane/pipeline.h"
 
 #include "dataplane/checksum.h"
+#include "dataplane/neighbour.h"
 #include "dataplane/parse.h"
 
 namespace k8c::dp {
@@ -360,22 +361,8 @@ void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t no
 }
 
 uint16_t build_gratuitous_arp(uint8_t* buf, uint16_t cap, const Mac& mac, uint32_t ip) {
-  constexpr uint16_t kLen = 60;
-  if (cap < kLen) return 0;
-  std::memset(buf, 0, kLen);
-  std::memset(buf, 0xff, 6);
-  std::memcpy(buf + 6, mac.data(), 6);
-  store<uint16_t>(buf + 12, hton16(proto::kEtherArp));
-  uint8_t* a = buf + kEthHdrLen;
-  store<uint16_t>(a, hton16(1));
-  store<uint16_t>(a + 2, hton16(proto::kEtherIpv4));
-  a[4] = 6;
-  a[5] = 4;
-  store<uint16_t>(a + 6, hton16(1));
-  std::memcpy(a + 8, mac.data(), 6);
-  store<uint32_t>(a + 14, hton32(ip));
-  store<uint32_t>(a + 24, hton32(ip));
-  return kLen;
+  // A gratuitous ARP is a broadcast request for our own address, sent from it.
+  return build_arp_request(buf, cap, mac, hton32(ip), hton32(ip));
 }
 
 }  // namespace k8c::dp
