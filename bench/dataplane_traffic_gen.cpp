@@ -225,7 +225,12 @@ int main(int argc, char** argv) {
   unsigned next = 0;
   uint64_t now = t_start;
   while (!g_stop && (now = rte_rdtsc()) < t_end) {
-    if (c == &warm && now >= t_measure) c = &meas;
+    if (c == &warm && now >= t_measure) {
+      c = &meas;
+      // Tells the script when to sample the load balancer's own counters and CPU time.
+      std::printf("measuring\n");
+      std::fflush(stdout);
+    }
     // The same prebuilt mbufs go out again and again: each send takes a reference that the
     // driver drops once it has copied the frame (af_packet and memif both copy), so the loop
     // neither allocates nor writes packet bytes.
