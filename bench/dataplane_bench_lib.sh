@@ -29,7 +29,7 @@ WATCHDOG=""
 
 bench_teardown() {
   exec 2>/dev/null  # bash's "Killed"/"Terminated" notices for the processes ended here
-  if [ -n "$WATCHDOG" ]; then pkill -P "$WATCHDOG" 2>/dev/null || true; kill "$WATCHDOG" 2>/dev/null || true; fi
+  if [ -n "$WATCHDOG" ]; then kill "$WATCHDOG" 2>/dev/null || true; pkill -P "$WATCHDOG" 2>/dev/null || true; fi
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -39,7 +39,8 @@ bench_teardown() {
 }
 trap bench_teardown EXIT
 # Bounded: a hang ends the run instead of holding the machine.
-( sleep "${BENCH_TIMEOUT:-240}" >/dev/null 2>&1; echo "benchmark timed out"; kill -TERM $ID ) &
+# Its stderr is closed: the subshell would report its sleep being ended at teardown.
+( sleep "${BENCH_TIMEOUT:-240}" >/dev/null 2>&1; echo "benchmark timed out"; kill -TERM $ID ) 2>/dev/null &
 WATCHDOG=$!
 
 # start_api NETNS: `k8c server` inside the namespace the data plane runs in, since the data
