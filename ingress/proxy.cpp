@@ -870,25 +870,32 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
         w_.shared.upstream_error("bad_address");
         continue;
       }
-      tcp::socket s(w_.io);
-      up_ = std::move(s);
-      arm(up_timer_, Clock::now() + route_->options.connect_timeout, false);
-      co_await up_.async_connect(tcp::endpoint(addr, eps[best].port), ec_token(ec));
-      disarm(up_timer_);
-      if (!ec) {
-        up_.set_option(tcp::no_delay(true), ec);
-        up_ep_ = &st;
-        up_reused_ = false;
-        ++st.active;
-        co_return 0;
-      }
-      bool timeout = up_timer_.fired;
-      w_.shared.upstream_error(timeout ? "connect_timeout" : "refused");
-      status = timeout ? 504 : 502;
+      status = co_await dial(tcp::endpoint(addr, eps[best].port), st);
+      if (status == 0) co_return 0;
       w_.note_failure(st);
-      up_.close(ec);
     }
     co_return status;
+  }
+
+  // One connection attempt to `ep` for endpoint `st`: 0 once connected (the connection is
+  // then up_), else the status to answer with, 504 for the connect timeout and 502 otherwise.
+  Task<int> dial(const tcp::endpoint& ep, EndpointState& st) {
+    error_code ec;
+    up_ = tcp::socket(w_.io);
+    arm(up_timer_, Clock::now() + route_->options.connect_timeout, false);
+    co_await up_.async_connect(ep, ec_token(ec));
+    disarm(up_timer_);
+    if (!ec) {
+      up_.set_option(tcp::no_delay(true), ec);
+      up_ep_ = &st;
+      up_reused_ = false;
+      ++st.active;
+      co_return 0;
+    }
+    bool timeout = up_timer_.fired;
+    w_.shared.upstream_error(timeout ? "connect_timeout" : "refused");
+    up_.close(ec);
+    co_return timeout ? 504 : 502;
   }
 
   bool take_pooled(EndpointState& st) {
@@ -930,21 +937,8 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     int attempts = 0;
     for (const auto& r : results) {
       if (attempts++ >= std::max(1, opt_.connect_attempts)) break;
-      up_ = tcp::socket(w_.io);
-      arm(up_timer_, Clock::now() + route_->options.connect_timeout, false);
-      co_await up_.async_connect(r.endpoint(), ec_token(ec));
-      disarm(up_timer_);
-      if (!ec) {
-        up_.set_option(tcp::no_delay(true), ec);
-        up_ep_ = &st;
-        up_reused_ = false;
-        ++st.active;
-        co_return 0;
-      }
-      bool timeout = up_timer_.fired;
-      w_.shared.upstream_error(timeout ? "connect_timeout" : "refused");
-      status = timeout ? 504 : 502;
-      up_.close(ec);
+      status = co_await dial(r.endpoint(), st);
+      if (status == 0) co_return 0;
     }
     w_.note_failure(st);
     co_return status;
