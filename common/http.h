@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace k8c::http {
@@ -53,6 +54,11 @@ std::string_view reason_phrase(int status);
 // Whether every byte is an RFC 9110 token character (header names, methods). The llhttp build
 // Debian ships tolerates some others in field names; the server and the ingress refuse them.
 bool is_token(std::string_view s);
+
+// A listen address "HOST:PORT" split as a listener takes it: brackets around an IPv6 host
+// removed, an empty host meaning 0.0.0.0; the port is returned as written. Throws
+// std::runtime_error when there is no colon.
+std::pair<std::string, std::string> split_listen_address(const std::string& listen);
 
 // Completes one request. Thread-safe: any thread may call it; work is posted to the connection.
 // Exactly one of send() or start_stream()...end_stream() per request.

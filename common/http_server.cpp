@@ -959,18 +959,6 @@ std::unique_ptr<ssl::context> make_server_tls(const TlsServerConfig& cfg) {
   return ctx;
 }
 
-std::pair<std::string, std::string> split_host_port(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos)
-    throw std::runtime_error("listen address needs host:port: " + listen);
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "0.0.0.0";
-  return {host, listen.substr(colon + 1)};
-}
-
 }  // namespace
 
 // ---- Server ----
@@ -1041,7 +1029,7 @@ void Server::start() {
   if (m.started) throw std::runtime_error("http server already started");
   const ServerOptions& opts = m.core->options;
   if (opts.tls) m.tls = make_server_tls(*opts.tls);
-  auto [host, port] = split_host_port(opts.listen);
+  auto [host, port] = split_listen_address(opts.listen);
   error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   tcp::endpoint ep;

@@ -2,6 +2,7 @@
 #include "common/http.h"
 
 #include <cctype>
+#include <stdexcept>
 
 namespace k8c::http {
 
@@ -193,6 +194,18 @@ bool is_token(std::string_view s) {
     }
   }
   return true;
+}
+
+std::pair<std::string, std::string> split_listen_address(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    throw std::runtime_error("listen address needs host:port: " + listen);
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  return {host, listen.substr(colon + 1)};
 }
 
 }  // namespace k8c::http

@@ -110,20 +110,8 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-std::pair<std::string, std::string> split_host_port(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos)
-    throw std::runtime_error("listen address '" + listen + "' is not HOST:PORT");
-  std::string host = listen.substr(0, colon);
-  std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  return {host, port};
-}
-
 tcp::endpoint parse_listen(const std::string& listen, uint16_t port_override) {
-  auto [host, port_text] = split_host_port(listen);
+  auto [host, port_text] = http::split_listen_address(listen);
   error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec)

@@ -31,4 +31,18 @@ void run_command(std::string_view command, const std::function<int()>& body) {
   }
 }
 
+bool split_host_port(const std::string& s, std::string* host, uint16_t* port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon + 1 == s.size()) return false;
+  unsigned long p = 0;
+  for (size_t i = colon + 1; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    p = p * 10 + static_cast<unsigned>(s[i] - '0');
+    if (p > 65535) return false;
+  }
+  *host = s.substr(0, colon);
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+
 }  // namespace k8c::cmd

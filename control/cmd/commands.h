@@ -2,7 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,5 +28,9 @@ int fail(std::string_view command, const std::string& message);
 // Runs a command's body from its CLI callback: the body's result is the exit status, and an
 // exception escaping it is reported with fail() instead of aborting the process.
 void run_command(std::string_view command, const std::function<int()>& body);
+
+// A HOST:PORT flag with a numeric port up to 65535, checked before anything starts. The host
+// may be empty (a listener's "any address"); callers that need one check it themselves.
+bool split_host_port(const std::string& s, std::string* host, uint16_t* port);
 
 }  // namespace k8c::cmd

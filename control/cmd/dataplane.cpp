@@ -59,19 +59,9 @@ void on_signal(int) {
   g_stop.store(true, std::memory_order_relaxed);
 }
 
-// HOST:PORT with a numeric port, checked before anything starts.
-bool split_host_port(const std::string& s, std::string* host, uint16_t* port) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
-  unsigned long p = 0;
-  for (size_t i = colon + 1; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    p = p * 10 + static_cast<unsigned>(s[i] - '0');
-    if (p > 65535) return false;
-  }
-  *host = s.substr(0, colon);
-  *port = static_cast<uint16_t>(p);
-  return true;
+// HOST:PORT with a host: the data plane's metrics address is also printed for clients to use.
+bool split_host_port_with_host(const std::string& s, std::string* host, uint16_t* port) {
+  return split_host_port(s, host, port) && !host->empty();
 }
 
 bool parse_mac(const std::string& s, dp::Mac* mac) {
@@ -93,7 +83,7 @@ int run_dataplane(const DataplaneFlags& f) {
   init_logging(f.log_level);
   std::string metrics_host;
   uint16_t metrics_port = 0;
-  if (!f.metrics.empty() && !split_host_port(f.metrics, &metrics_host, &metrics_port))
+  if (!f.metrics.empty() && !split_host_port_with_host(f.metrics, &metrics_host, &metrics_port))
     return fail("--metrics must be HOST:PORT, got '" + f.metrics + "'");
   std::string node = f.node_name;
   if (node.empty()) {
@@ -333,7 +323,7 @@ int run_dataplane(const DataplaneFlags& f) {
 int run_stats(const std::string& target) {
   std::string host;
   uint16_t port = 0;
-  if (!split_host_port(target, &host, &port))
+  if (!split_host_port_with_host(target, &host, &port))
     return fail("stats: --metrics must be HOST:PORT, got '" + target + "'");
   http::ClientOptions co;
   co.host = host;

@@ -48,15 +48,9 @@ int fail(const std::string& message) {
 }
 
 bool valid_host_port(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon + 1 == s.size()) return false;
-  unsigned long port = 0;
-  for (size_t i = colon + 1; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    port = port * 10 + static_cast<unsigned>(s[i] - '0');
-    if (port > 65535) return false;
-  }
-  return true;
+  std::string host;
+  uint16_t port = 0;
+  return split_host_port(s, &host, &port);
 }
 
 // The address to publish for a listener bound to `listen`, when --status-address is not given:
