@@ -27,6 +27,35 @@ std::string media_type(const http::Request& r) {
   return t;
 }
 
+// The fieldValidation policy for unknown fields, each given as its message ("unknown field
+// \"x\""): Strict fails the request (false, with `err` set), Warn (the default) returns each as a
+// Warning header, Ignore drops them silently.
+bool check_unknown_fields(const CallPtr& c, const std::vector<std::string>& unknown,
+                          ApiError& err) {
+  if (unknown.empty()) return true;
+  std::string validation = c->param("fieldValidation", "Warn");
+  if (validation == "Strict") {
+    const api::Kind& k = *c->kind;
+    std::string msg = k.kind + " in version \"" + k.version + "\" cannot be handled as a " +
+                      k.kind + ": strict decoding error: ";
+    for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", " : "") + unknown[i];
+    err = bad_request(msg);
+    return false;
+  }
+  if (validation == "Warn") {
+    // The warning travels inside a quoted header value, so its own quotes are escaped.
+    for (const auto& u : unknown) {
+      std::string w;
+      for (char ch : u) {
+        if (ch == '"') w += '\\';
+        w += ch;
+      }
+      c->warnings.push_back(std::move(w));
+    }
+  }
+  return true;
+}
+
 std::optional<Json> decode_object(const CallPtr& c, ApiError& err) {
   std::string type = media_type(c->request);
   if (type == api::proto::kMediaType) {
@@ -37,19 +66,9 @@ std::optional<Json> decode_object(const CallPtr& c, ApiError& err) {
       return std::nullopt;
     }
     // Field numbers the table lacks get the treatment admit() gives unknown JSON fields.
-    const auto& unknown = decoded->unknown;
-    std::string validation = c->param("fieldValidation", "Warn");
-    if (!unknown.empty() && validation == "Strict") {
-      const api::Kind& k = *c->kind;
-      std::string msg = k.kind + " in version \"" + k.version + "\" cannot be handled as a " +
-                        k.kind + ": strict decoding error: ";
-      for (size_t i = 0; i < unknown.size(); ++i)
-        msg += (i ? ", " : "") + std::string("unknown protobuf ") + unknown[i];
-      err = bad_request(msg);
-      return std::nullopt;
-    }
-    if (validation == "Warn")
-      for (const auto& u : unknown) c->warnings.push_back("unknown protobuf " + u);
+    std::vector<std::string> unknown;
+    for (const auto& u : decoded->unknown) unknown.push_back("unknown protobuf " + u);
+    if (!check_unknown_fields(c, unknown, err)) return std::nullopt;
     return std::move(decoded->object);
   }
   if (!type.empty() && type != "application/json" && type != "application/yaml" && type != "*/*") {
@@ -315,18 +334,11 @@ bool ApiServer::Impl::admit(const CallPtr& c, Json& obj, const Json* old) {
   const api::Kind& k = *c->kind;
   std::vector<std::string> unknown;
   api::prune(*k.schema, obj, &unknown);
-  std::string validation = c->param("fieldValidation", "Warn");
-  if (!unknown.empty()) {
-    if (validation == "Strict") {
-      std::string msg = k.kind + " in version \"" + k.version + "\" cannot be handled as a " +
-                        k.kind + ": strict decoding error: ";
-      for (size_t i = 0; i < unknown.size(); ++i)
-        msg += (i ? ", " : "") + std::string("unknown field \"") + unknown[i] + "\"";
-      c->fail(bad_request(msg));
-      return false;
-    }
-    if (validation == "Warn")
-      for (const auto& u : unknown) c->warnings.push_back("unknown field \\\"" + u + "\\\"");
+  for (auto& u : unknown) u = "unknown field \"" + u + "\"";
+  ApiError err;
+  if (!check_unknown_fields(c, unknown, err)) {
+    c->fail(err);
+    return false;
   }
   api::apply_defaults(k, obj);
   auto errs = api::validate(k, obj, old);
