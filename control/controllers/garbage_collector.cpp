@@ -203,15 +203,7 @@ ReconcileResult GarbageCollector::process_orphan(const Watched& w, const Json& o
     if (!res && !res.error().is_not_found())
       return failed("orphan " + client::object_key(*dep), res.error());
   }
-  Json rest = Json::array();
-  for (const auto& f : owner["metadata"]["finalizers"])
-    if (f != kOrphan) rest.push_back(f);
-  auto res = client_.patch(w.res, get_string(owner, {"metadata", "namespace"}),
-                           get_string(owner, {"metadata", "name"}), client::PatchType::merge,
-                           metadata_list_patch(owner, "finalizers", std::move(rest)));
-  if (!res && !res.error().is_not_found())
-    return failed("remove orphan finalizer of " + client::object_key(owner), res.error());
-  return {};
+  return remove_finalizer(w, owner, kOrphan);
 }
 
 ReconcileResult GarbageCollector::process_foreground(const Watched& w, const Json& owner) {
@@ -243,14 +235,19 @@ ReconcileResult GarbageCollector::process_foreground(const Watched& w, const Jso
   }
   // Dependents that still block are watched: their deletion queues this owner again.
   if (blocking > 0) return {};
+  return remove_finalizer(w, owner, kForeground);
+}
+
+ReconcileResult GarbageCollector::remove_finalizer(const Watched& w, const Json& owner,
+                                                   const char* finalizer) {
   Json rest = Json::array();
   for (const auto& f : owner["metadata"]["finalizers"])
-    if (f != kForeground) rest.push_back(f);
+    if (f != finalizer) rest.push_back(f);
   auto res = client_.patch(w.res, get_string(owner, {"metadata", "namespace"}),
                            get_string(owner, {"metadata", "name"}), client::PatchType::merge,
                            metadata_list_patch(owner, "finalizers", std::move(rest)));
   if (!res && !res.error().is_not_found())
-    return failed("remove foregroundDeletion finalizer of " + client::object_key(owner),
+    return failed("remove " + std::string(finalizer) + " finalizer of " + client::object_key(owner),
                   res.error());
   return {};
 }

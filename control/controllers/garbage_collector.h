@@ -50,6 +50,9 @@ class GarbageCollector {
   client::ReconcileResult reconcile(const std::string& uid);
   client::ReconcileResult process_orphan(const Watched& w, const Json& owner);
   client::ReconcileResult process_foreground(const Watched& w, const Json& owner);
+  // Drops one finalizer from the owner once its work is done.
+  client::ReconcileResult remove_finalizer(const Watched& w, const Json& owner,
+                                           const char* finalizer);
   client::ReconcileResult process_dangling(const Watched& w, const Json& obj);
 
   // The cached object with this uid and the kind it belongs to; null when no cache has it.
