@@ -6,7 +6,7 @@ namespace k8c::dp {
 
 AffinityTable::AffinityTable(uint32_t capacity) {
   uint32_t size = std::bit_ceil(std::max<uint32_t>(capacity, kProbe));
-  entries_ = std::make_unique<Entry[]>(size);
+  entries_ = TableArray<Entry>(size);
   mask_ = size - 1;
   for (uint32_t i = 0; i < size; ++i) entries_[i] = {0, 0, 0, 0, 0};
 }

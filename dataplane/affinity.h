@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "dataplane/maglev.h"
+#include "dataplane/table_memory.h"
 
 namespace k8c::dp {
 
@@ -35,7 +36,7 @@ class AffinityTable {
   uint32_t home(uint32_t service_id, uint32_t client) const {
     return static_cast<uint32_t>(mix64(uint64_t{service_id} << 32 | client)) & mask_;
   }
-  std::unique_ptr<Entry[]> entries_;
+  TableArray<Entry> entries_;  // per lcore, read per new flow: huge pages when large
   uint32_t mask_;
 };
 

@@ -7,14 +7,14 @@ namespace k8c::dp {
 Conntrack::Conntrack(uint32_t capacity, const Timeouts& timeouts)
     : capacity_(std::max<uint32_t>(capacity, 1)),
       timeouts_(timeouts),
-      flows_(std::make_unique<Flow[]>(capacity_)),
-      live_(std::make_unique<uint8_t[]>(capacity_)),
-      free_(std::make_unique<uint32_t[]>(capacity_)),
+      flows_(capacity_),
+      live_(capacity_),
+      free_(capacity_),
       free_top_(capacity_) {
   // Hand out low indices first: a lightly loaded table then touches little memory.
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - 1 - i;
   uint64_t slots = std::bit_ceil(uint64_t{capacity_} * 4);
-  index_ = std::make_unique<Slot[]>(slots);
+  index_ = TableArray<Slot>(slots);
   mask_ = static_cast<uint32_t>(slots - 1);
   for (uint64_t i = 0; i < slots; ++i) index_[i] = {0, kEmpty};
 }
@@ -109,6 +109,7 @@ Flow* Conntrack::insert(const FlowKey& fwd, const FlowKey& rev, uint64_t now_ns,
 void Conntrack::erase(Flow* flow) {
   uint32_t idx = static_cast<uint32_t>(flow - flows_.get());
   if (!live_[idx]) return;
+  if (erase_hook_) erase_hook_(erase_arg_, *flow);
   index_erase(flow->fwd, idx * 2);
   index_erase(flow->rev, idx * 2 + 1);
   live_[idx] = 0;

@@ -16,9 +16,17 @@ std::string ip_str(uint32_t host) {
          std::to_string((host >> 8) & 0xff) + "." + std::to_string(host & 0xff);
 }
 
-std::string backend_label(const ServiceTable::Backend& b) {
-  return ip_str(bswap32(b.ip)) + ":" + std::to_string(bswap16(b.port));
+// ip and port in network order.
+std::string backend_label(uint32_t ip, uint16_t port) {
+  return ip_str(bswap32(ip)) + ":" + std::to_string(bswap16(port));
 }
+std::string backend_label(const ServiceTable::Backend& b) {
+  return backend_label(b.ip, b.port);
+}
+
+// Distinct (service, backend) keys a controller can count active flows for: far more than a
+// node serves (the gauges cost 8 bytes per key and lcore).
+constexpr uint32_t kFlowGaugeCapacity = 1 << 16;
 
 uint32_t prefix_mask(unsigned len) {
   return len == 0 ? 0 : len >= 32 ? 0xffffffffu : ~((1u << (32 - len)) - 1);
@@ -68,7 +76,10 @@ class Exposition {
 }  // namespace
 
 Controller::Controller(ControllerOptions options, ControllerHooks hooks)
-    : opts_(std::move(options)), hooks_(std::move(hooks)), translator_(opts_.translate) {
+    : opts_(std::move(options)),
+      hooks_(std::move(hooks)),
+      translator_(opts_.translate),
+      gauges_(std::make_shared<FlowGauges>(std::max(1u, hooks_.node.lcores), kFlowGaugeCapacity)) {
   node_ip_ = opts_.translate.node_ip;
   // A retired table's counters are final once no lcore can hold it: fold them into the totals
   // so that /metrics counters never go backwards across rebuilds. reclaim() runs under mu_.
@@ -118,7 +129,7 @@ bool Controller::rebuild(std::span<const ObjectRef> services, std::span<const Ob
   node.node_ip = tr.node_ip;
   node.own_node_ip = opts_.own_node_ip;
   std::string err;
-  auto table = ServiceTable::build(node, tr.services, &err);
+  auto table = ServiceTable::build(node, tr.services, &err, gauges_);
   if (!table) {
     ++build_failures_;
     spdlog::error("dataplane sync: service table not rebuilt, the previous one stays: {}", err);
@@ -159,8 +170,13 @@ bool Controller::rebuild(std::span<const ObjectRef> services, std::span<const Ob
   }
 
   size_t nservices = table->service_count(), nbackends = table->backend_count();
+  std::vector<uint32_t> gauges;
+  for (uint32_t b = 0; b < nbackends; ++b) gauges.push_back(table->backend(b).gauge);
   hooks_.tables->publish(std::move(table));
   hooks_.tables->synchronize();  // lcores pass a quiescent point within a loop iteration
+  // No lcore holds an older table now, so only flows already open count against the gauges of
+  // backends that left: free those that reached zero.
+  gauges_->release_idle(gauges);
   ++builds_;
   spdlog::info("dataplane sync: published service table {} ({} service ports, {} backends{})",
                builds_, nservices, nbackends,
@@ -354,6 +370,23 @@ std::string Controller::render_metrics() {
            "Flows started to a backend of a service port.");
   for (const auto& [k, tot] : be)
     e.sample({{"service", k.first}, {"backend", k.second}}, double(tot.flows));
+  // Active flows: every (service, backend) shown above, plus any with flows still open that
+  // has left the table (its counters folded under the same key).
+  std::map<std::pair<std::string, std::string>, int64_t> be_active;
+  for (const auto& [k, tot] : be) be_active[k] = 0;
+  for (const auto& g : gauges_->snapshot())
+    be_active[{g.service, backend_label(g.ip, g.port)}] += g.active;
+  std::map<std::string, int64_t> svc_active;
+  for (const auto& [name, tot] : svc) svc_active[name] = 0;
+  for (const auto& [k, n] : be_active) svc_active[k.first] += n;
+  e.family("k8c_dataplane_service_active_flows", "gauge",
+           "Flows open to a service port, on all lcores (ended and expired flows are not).");
+  for (const auto& [name, n] : svc_active) e.sample({{"service", name}}, double(n));
+  e.family("k8c_dataplane_backend_active_flows", "gauge",
+           "Flows open to a backend of a service port, including flows that outlive the backend's "
+           "removal or drain.");
+  for (const auto& [k, n] : be_active)
+    e.sample({{"service", k.first}, {"backend", k.second}}, double(n));
   e.family("k8c_dataplane_backend_up", "gauge",
            "1 for backends in the current table, 0 for those gone (their counters remain).");
   for (const auto& [k, tot] : be)

@@ -89,6 +89,8 @@ class Controller {
   std::map<std::string, Totals> svc_totals_;
   std::map<std::pair<std::string, std::string>, Totals> be_totals_;
   std::set<uint32_t> backend_ips_;  // network order: resolved ahead of their first flow
+  // Active flows per (service, backend), shared by every table this controller builds.
+  std::shared_ptr<FlowGauges> gauges_;
 
   std::map<uint32_t, Mac> learned_;         // network order
   std::map<uint32_t, uint64_t> requested_;  // target -> when last asked (ns)

@@ -44,8 +44,7 @@ inline bool set_next_hop(uint8_t* d, uint32_t dst, const ServiceTable& t, LcoreC
 // Deterministic across lcores, nodes and restarts, so that a flow picked up mid-stream (after
 // its conntrack entry aged out, or on another node behind ECMP) lands on the same backend.
 inline uint64_t tuple_hash(const FlowKey& k) {
-  return mix64(load<uint64_t>(reinterpret_cast<const uint8_t*>(&k)) ^
-               mix64(load<uint64_t>(reinterpret_cast<const uint8_t*>(&k) + 8)));
+  return mix64(k.addresses() ^ mix64(k.ports()));
 }
 
 // The checksum deltas for rewriting `from` into the tuple whose addresses are (src, dst).
@@ -82,7 +81,7 @@ inline void apply_nat(uint8_t* d, const Parsed& p, const Flow& f, bool reply) {
 inline void count(LcoreContext& c, const Flow& f, const ServiceTable& t, uint16_t len) {
   if (f.flags & flow_flag::kOrphan) return;
   unsigned row = c.options.id;
-  TrafficCounters& s = t.service_counters(row, f.service);
+  TrafficCounters& s = t.service_counters(row, t.backend(f.backend).service);
   s.packets.add(1);
   s.bytes.add(len);
   TrafficCounters& b = t.backend_counters(row, f.backend);
@@ -103,7 +102,6 @@ bool revalidate(Flow& f, const ServiceTable& t) {
     f.flags &= static_cast<uint8_t>(~flow_flag::kDraining);
     return true;
   }
-  f.service = fe->service;
   f.backend = static_cast<uint32_t>(b);
   f.flags &= static_cast<uint8_t>(~(flow_flag::kOrphan | flow_flag::kDraining));
   if (t.backend(f.backend).terminating) f.flags |= flow_flag::kDraining;
@@ -174,8 +172,10 @@ Verdict new_flow(PacketView pkt, const Parsed& p, const FlowKey& key, uint64_t n
     c.affinity.remember(svc.id, p.src, be.ip, be.port, now + svc.affinity_timeout_ns);
 
   f->generation = static_cast<uint32_t>(t.generation());
-  f->service = fe.service;
   f->backend = static_cast<uint32_t>(b);
+  f->gauge = be.gauge;
+  if (c.gauges.get() != &t.gauges()) c.gauges = t.shared_gauges();  // first flow, in practice
+  c.gauges->opened(c.options.id, be.gauge);
   f->flags = static_cast<uint8_t>((snat ? flow_flag::kSnat : 0) |
                                   (be.terminating ? flow_flag::kDraining : 0));
   if (key.proto == proto::kUdp)
@@ -193,7 +193,7 @@ Verdict new_flow(PacketView pkt, const Parsed& p, const FlowKey& key, uint64_t n
     f->expires_ns = std::max(be.drain_deadline_ns, now + 1);
 
   c.stats.new_flows.add(1);
-  t.service_counters(c.options.id, f->service).flows.add(1);
+  t.service_counters(c.options.id, fe.service).flows.add(1);
   t.backend_counters(c.options.id, f->backend).flows.add(1);
   count(c, *f, t, pkt.len);
   apply_nat(pkt.data, p, *f, false);
@@ -257,7 +257,11 @@ Verdict handle_icmp(PacketView pkt, const Parsed& p, const ServiceTable& t, Lcor
 
 }  // namespace
 
-Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
+namespace {
+
+// `hash`, when nonzero, is flow_hash() of the frame's 5-tuple, computed ahead by the burst's
+// prefetch pass (0 is a valid hash too: it is then only computed again).
+Verdict process_frame(PacketView pkt, uint64_t now, LcoreContext& c, uint64_t hash) {
   c.stats.rx_packets.add(1);
   c.stats.rx_bytes.add(pkt.len);
   Parsed p;
@@ -281,7 +285,8 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
 
   if (p.l4_proto == proto::kTcp || p.l4_proto == proto::kUdp) {
     FlowKey key{p.src, p.dst, p.sport, p.dport, p.l4_proto, {0, 0, 0}};
-    Conntrack::Hit h = c.conntrack.lookup(key, now);
+    if (!hash) hash = flow_hash(key);
+    Conntrack::Hit h = c.conntrack.lookup(key, hash, now);
     if (h.flow) {
       Flow& f = *h.flow;
       bool fresh_syn = (p.tcp_flags & (tcp_flag::kSyn | tcp_flag::kAck)) == tcp_flag::kSyn;
@@ -320,8 +325,6 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
   return drop(c, DropReason::kUnknownL4Protocol);
 }
 
-namespace {
-
 // The common frame shape only (untagged IPv4 without options, TCP or UDP) and no validation:
 // this feeds prefetches, and process() validates everything itself.
 inline bool peek_hash(const PacketView& pkt, uint64_t* hash) {
@@ -343,9 +346,17 @@ inline bool peek_hash(const PacketView& pkt, uint64_t* hash) {
 
 }  // namespace
 
+Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
+  return process_frame(pkt, now, c, 0);
+}
+
 void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
                    LcoreContext& ctx) {
-  constexpr uint16_t kChunk = 64;
+  // Two dependent misses per frame (index slot, then flow), hidden by software pipelining:
+  // every slot of the chunk is requested first; then frame i is processed while the flow of
+  // frame i + kAhead is requested, so each flow has kAhead frames' worth of work to arrive in
+  // (requesting all flows up front, then processing, left the first ones no time at all).
+  constexpr uint16_t kChunk = 64, kAhead = 8;
   uint64_t hash[kChunk];
   bool known[kChunk];
   for (uint16_t base = 0; base < n; base += kChunk) {
@@ -354,9 +365,14 @@ void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t no
     for (uint16_t i = 0; i < m; ++i) __builtin_prefetch(p[i].data);
     for (uint16_t i = 0; i < m; ++i)
       if ((known[i] = peek_hash(p[i], &hash[i]))) ctx.conntrack.prefetch_slot(hash[i]);
-    for (uint16_t i = 0; i < m; ++i)
+    uint16_t ahead = std::min(kAhead, m);
+    for (uint16_t i = 0; i < ahead; ++i)
       if (known[i]) ctx.conntrack.prefetch_flow(hash[i]);
-    for (uint16_t i = 0; i < m; ++i) out[base + i] = process(p[i], now_ns, ctx);
+    for (uint16_t i = 0; i < m; ++i) {
+      uint16_t j = static_cast<uint16_t>(i + kAhead);
+      if (j < m && known[j]) ctx.conntrack.prefetch_flow(hash[j]);
+      out[base + i] = process_frame(p[i], now_ns, ctx, known[i] ? hash[i] : 0);
+    }
   }
 }
 

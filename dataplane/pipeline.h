@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "dataplane/affinity.h"
 #include "dataplane/conntrack.h"
@@ -52,7 +53,12 @@ struct LcoreOptions {
 // Everything one lcore owns. Nothing in here is shared with another lcore.
 struct LcoreContext {
   explicit LcoreContext(const LcoreOptions& o)
-      : options(o), conntrack(o.flow_capacity, o.timeouts), affinity(o.affinity_capacity) {}
+      : options(o), conntrack(o.flow_capacity, o.timeouts), affinity(o.affinity_capacity) {
+    // A flow's end, however it comes, is counted off its gauge (ServiceTable::gauges()).
+    conntrack.set_erase_hook(&LcoreContext::flow_ended, this);
+  }
+  LcoreContext(const LcoreContext&) = delete;  // the erase hook points here
+  LcoreContext& operator=(const LcoreContext&) = delete;
 
   LcoreOptions options;
   Conntrack conntrack;
@@ -65,6 +71,15 @@ struct LcoreContext {
   // Where gleaned MACs and unresolved next hops are reported; null: nowhere.
   NeighbourEvents* neighbour_events = nullptr;
   uint32_t snat_cursor = 0;  // next SNAT port to try, offset into this lcore's range
+  // The gauges of the tables this lcore opens flows under (ServiceTable::gauges()), kept here
+  // so that flows ending while no table is set (aging between bursts) are still counted.
+  std::shared_ptr<FlowGauges> gauges;
+
+ private:
+  static void flow_ended(void* self, const Flow& f) {
+    auto* c = static_cast<LcoreContext*>(self);
+    if (c->gauges) c->gauges->closed(c->options.id, f.gauge);
+  }
 };
 
 // Processes one frame in place. now_ns is a monotonic clock in nanoseconds.

@@ -22,7 +22,8 @@ uint64_t backend_key(const BackendSpec& b) {
 
 std::unique_ptr<ServiceTable> ServiceTable::build(const NodeConfig& node,
                                                   std::span<const ServiceSpec> services,
-                                                  std::string* error) {
+                                                  std::string* error,
+                                                  std::shared_ptr<FlowGauges> gauges) {
   auto fail = [&](std::string msg) {
     if (error) *error = std::move(msg);
     return nullptr;
@@ -75,7 +76,8 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const NodeConfig& node,
       uint32_t gi = static_cast<uint32_t>(t->backends_.size());
       uint64_t deadline = b.terminating ? b.terminating_since_ns + s.drain_timeout_ns : 0;
       if (b.terminating && deadline == 0) deadline = 1;  // terminating at time 0: already due
-      t->backends_.push_back({hton32(b.ip), hton16(b.port), b.local, b.terminating, deadline, si});
+      t->backends_.push_back(
+          {hton32(b.ip), hton16(b.port), b.local, b.terminating, deadline, si, FlowGauges::kNone});
       bool candidate = any_ready ? b.ready : (b.serving && b.terminating);
       if (!candidate || b.weight == 0) continue;
       svc.cluster_candidates.push_back(gi);
@@ -147,9 +149,69 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const NodeConfig& node,
     }
   }
 
+  if (!gauges)
+    gauges = std::make_shared<FlowGauges>(
+        node.lcores, static_cast<uint32_t>(std::max<size_t>(1, t->backends_.size())));
+  for (Backend& b : t->backends_)
+    b.gauge = gauges->acquire(t->services_[b.service].name, b.ip, b.port);
+  t->gauges_ = std::move(gauges);
   t->svc_counters_ = std::make_unique<TrafficCounters[]>(node.lcores * t->services_.size());
   t->be_counters_ = std::make_unique<TrafficCounters[]>(node.lcores * t->backends_.size());
   return t;
+}
+
+FlowGauges::FlowGauges(unsigned lcores, uint32_t capacity)
+    : lcores_(lcores),
+      capacity_(capacity),
+      counts_(std::make_unique<Counter[]>(size_t{lcores} * capacity)),
+      keys_(capacity, nullptr) {
+  free_.reserve(capacity);
+  for (uint32_t i = capacity; i-- > 0;) free_.push_back(i);  // low ids first
+}
+
+uint32_t FlowGauges::acquire(const std::string& service, uint32_t ip, uint16_t port) {
+  std::lock_guard lock(mu_);
+  Key k{service, ip, port};
+  auto it = ids_.find(k);
+  if (it != ids_.end()) return it->second;
+  if (free_.empty()) return kNone;
+  uint32_t id = free_.back();
+  free_.pop_back();
+  it = ids_.emplace(std::move(k), id).first;
+  keys_[id] = &it->first;
+  return id;
+}
+
+int64_t FlowGauges::active(uint32_t id) const {
+  if (id >= capacity_) return 0;
+  uint64_t n = 0;
+  for (unsigned l = 0; l < lcores_; ++l) n += counts_[size_t{l} * capacity_ + id].get();
+  return static_cast<int64_t>(n);
+}
+
+void FlowGauges::release_idle(const std::vector<uint32_t>& current) {
+  std::lock_guard lock(mu_);
+  std::vector<bool> keep(capacity_, false);
+  for (uint32_t id : current)
+    if (id < capacity_) keep[id] = true;
+  for (auto it = ids_.begin(); it != ids_.end();) {
+    uint32_t id = it->second;
+    if (keep[id] || active(id) != 0) {
+      ++it;
+      continue;
+    }
+    keys_[id] = nullptr;
+    free_.push_back(id);
+    it = ids_.erase(it);
+  }
+}
+
+std::vector<FlowGauges::Entry> FlowGauges::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<Entry> out;
+  out.reserve(ids_.size());
+  for (const auto& [k, id] : ids_) out.push_back({k.service, k.ip, k.port, active(id)});
+  return out;
 }
 
 bool ServiceTable::eligible(const Service& svc, bool local_only, uint32_t backend) const {

@@ -7,9 +7,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "dataplane/maglev.h"
@@ -89,6 +92,67 @@ struct TrafficCounters {
   Counter packets, bytes, flows;
 };
 
+// Active flows per (service, backend). Unlike the packet counters, which belong to one table,
+// these outlive table rebuilds: a flow counts against the backend it started on until it ends,
+// also when a later table drops that backend (an orphaned TCP flow) or the backend drains.
+//
+// The control thread gives each (service name, backend address) a gauge id when it builds a
+// table (ServiceTable::Backend::gauge) and frees it once no table names it and no flow holds
+// it. Lcores count when a flow is inserted and when it is erased (ended, expired, replaced),
+// each in its own row: no atomic read-modify-write, nothing shared between lcores, and nothing
+// per packet on the established path. A row's count is that lcore's flows, so never negative.
+class FlowGauges {
+ public:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  FlowGauges(unsigned lcores, uint32_t capacity);
+
+  // Control thread. The id of a key, allocated if new; kNone when every id is taken (those
+  // flows are then not counted). ip and port in network order.
+  uint32_t acquire(const std::string& service, uint32_t ip, uint16_t port);
+  // Control thread, once no lcore can hold a table older than the current one (after an RCU
+  // synchronize): frees the ids not in `current` whose count is zero. Nothing can count
+  // against such an id any more, so it may be handed to another key.
+  void release_idle(const std::vector<uint32_t>& current);
+
+  // The owning lcore, on flow insert and erase. Ids beyond the capacity are ignored.
+  void opened(unsigned lcore, uint32_t id) {
+    if (id < capacity_ && lcore < lcores_) counts_[size_t{lcore} * capacity_ + id].add(1);
+  }
+  void closed(unsigned lcore, uint32_t id) {
+    if (id < capacity_ && lcore < lcores_)
+      counts_[size_t{lcore} * capacity_ + id].add(~uint64_t{0});  // -1
+  }
+
+  // Any thread: the flows open against an id, summed over lcores.
+  int64_t active(uint32_t id) const;
+  struct Entry {
+    std::string service;
+    uint32_t ip;    // network order
+    uint16_t port;  // network order
+    int64_t active;
+  };
+  // Any thread: every allocated key and its count.
+  std::vector<Entry> snapshot() const;
+
+ private:
+  struct Key {
+    std::string service;
+    uint32_t ip;
+    uint16_t port;
+    bool operator<(const Key& o) const {
+      return std::tie(service, ip, port) < std::tie(o.service, o.ip, o.port);
+    }
+  };
+  unsigned lcores_;
+  uint32_t capacity_;
+  std::unique_ptr<Counter[]> counts_;  // [lcore * capacity + id]; uint64 arithmetic, read signed
+  mutable std::mutex mu_;              // the key maps; lcores never take it
+  std::map<Key, uint32_t> ids_;
+  std::vector<const Key*> keys_;  // by id; null when free
+  std::vector<uint32_t> free_;
+};
+
 class ServiceTable {
  public:
   struct Backend {
@@ -98,6 +162,7 @@ class ServiceTable {
     bool terminating;
     uint64_t drain_deadline_ns;  // 0 unless terminating
     uint32_t service;
+    uint32_t gauge;  // FlowGauges id of (service, backend), or FlowGauges::kNone
   };
   struct Service {
     uint32_t id;
@@ -117,10 +182,13 @@ class ServiceTable {
   };
 
   // Builds a snapshot. Returns nullptr and sets *error when two services claim the same
-  // (address, port, protocol) or a spec is invalid.
+  // (address, port, protocol) or a spec is invalid. Every table one lcore sees must share one
+  // FlowGauges (the controller passes its own); without one the table gets a private set,
+  // which is enough for a table that is never replaced.
   static std::unique_ptr<ServiceTable> build(const NodeConfig& node,
                                              std::span<const ServiceSpec> services,
-                                             std::string* error);
+                                             std::string* error,
+                                             std::shared_ptr<FlowGauges> gauges = nullptr);
 
   // Fast path. Arguments are in network order.
   const Frontend* lookup(uint32_t ip, uint16_t port, uint8_t proto) const {
@@ -163,6 +231,9 @@ class ServiceTable {
   std::pair<uint16_t, uint16_t> snat_range(unsigned lcore) const;
   unsigned snat_owner(uint16_t port_host) const;
 
+  FlowGauges& gauges() const { return *gauges_; }
+  const std::shared_ptr<FlowGauges>& shared_gauges() const { return gauges_; }
+
   // Per-lcore counters, one row per lcore so no cache line has two writers.
   TrafficCounters& service_counters(unsigned lcore, uint32_t svc) const {
     return svc_counters_[lcore * services_.size() + svc];
@@ -195,6 +266,7 @@ class ServiceTable {
   std::vector<AddrSlot> addresses_;
   uint32_t addr_mask_ = 0;
   std::unique_ptr<TrafficCounters[]> svc_counters_, be_counters_;
+  std::shared_ptr<FlowGauges> gauges_;
 };
 
 }  // namespace k8c::dp

@@ -160,6 +160,53 @@ endpoints: [{addresses: [10.0.0.11]}]
   EXPECT_NE(after.find("# TYPE k8c_dataplane_lcore_utilisation gauge"), std::string::npos);
 }
 
+TEST(Controller, ActiveFlowGaugesOutliveTheirBackend) {
+  Fixture f;
+  ASSERT_TRUE(f.rebuild({obj(kService)}, {obj(kSlice)}));
+  f.ctx.neighbours = nullptr;     // everything to the gateway: no ARP needed for this test
+  std::map<uint32_t, int> flows;  // backend (host order) -> flows opened
+  for (uint16_t port = 2000; port < 2012; ++port) {
+    Frame syn = tcp(kClient, port, ipv4(10, 96, 0, 10), 80, tcp_flag::kSyn);
+    ASSERT_EQ(process(view(syn), 1, f.ctx).action, Action::kForward);
+    ++flows[dst_ip(syn)];
+  }
+  auto backend_line = [](const char* ip, int n) {
+    return std::string(
+               "k8c_dataplane_backend_active_flows{service=\"default/web:http\",backend=\"") +
+           ip + ":8080\"} " + std::to_string(n) + "\n";
+  };
+  std::string m = f.controller->render_metrics();
+  EXPECT_NE(m.find("# TYPE k8c_dataplane_service_active_flows gauge"), std::string::npos);
+  EXPECT_NE(m.find("k8c_dataplane_service_active_flows{service=\"default/web:http\"} 12\n"),
+            std::string::npos)
+      << m;
+  int on_12 = flows[ipv4(10, 0, 0, 12)];
+  EXPECT_NE(m.find(backend_line("10.0.0.11", flows[ipv4(10, 0, 0, 11)])), std::string::npos) << m;
+  EXPECT_NE(m.find(backend_line("10.0.0.12", on_12)), std::string::npos) << m;
+
+  // 10.0.0.12 leaves: its TCP flows run on and still count, on it and on the service.
+  ASSERT_TRUE(f.rebuild({obj(kService)}, {obj(R"(
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.0.0.11]}]
+)")}));
+  m = f.controller->render_metrics();
+  EXPECT_NE(m.find("k8c_dataplane_service_active_flows{service=\"default/web:http\"} 12\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(backend_line("10.0.0.12", on_12)), std::string::npos) << m;
+
+  // They all time out; the gauges fall to zero and stay listed.
+  f.ctx.conntrack.expire(100'000 * kNsPerSec, f.ctx.conntrack.capacity());
+  m = f.controller->render_metrics();
+  EXPECT_NE(m.find("k8c_dataplane_service_active_flows{service=\"default/web:http\"} 0\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(backend_line("10.0.0.11", 0)), std::string::npos) << m;
+  EXPECT_NE(m.find(backend_line("10.0.0.12", 0)), std::string::npos) << m;
+}
+
 TEST(Controller, ResolvesBackendsAndLearnsFromTheLcores) {
   ControllerOptions o = Fixture::defaults();
   o.arp_retry = std::chrono::milliseconds(1000);

@@ -92,7 +92,7 @@ struct Harness {
   }
   void rebuild() {
     std::string err;
-    table = ServiceTable::build(node, specs, &err);
+    table = ServiceTable::build(node, specs, &err, gauges);
     ASSERT_TRUE(table) << err;
     ctx.table = table.get();  // the old snapshot is freed: no lcore runs concurrently here
   }
@@ -103,8 +103,23 @@ struct Harness {
   }
   Verdict run(Frame& f, uint64_t now = 0) { return process(view(f), now, ctx); }
 
+  // Active flows for a backend (host order), whether or not the table still has it.
+  int64_t active(const std::string& service, uint32_t ip, uint16_t port) const {
+    for (const auto& g : gauges->snapshot())
+      if (g.service == service && g.ip == hton32(ip) && g.port == hton16(port)) return g.active;
+    return -1;  // no such key
+  }
+  int64_t active(const std::string& service) const {
+    int64_t n = 0;
+    for (const auto& g : gauges->snapshot())
+      if (g.service == service) n += g.active;
+    return n;
+  }
+
   NodeConfig node;
   std::vector<ServiceSpec> specs;
+  // Shared by every table, as the controller's is.
+  std::shared_ptr<FlowGauges> gauges = std::make_shared<FlowGauges>(2, 256);
   std::unique_ptr<ServiceTable> table;
   LcoreContext ctx;
 };
@@ -369,6 +384,83 @@ TEST(Pipeline, DrainingFlowEndsAtDeadlineEvenIfIdle) {
   ASSERT_EQ(h.run(ack, kSec).action, Action::kForward);  // picks up the drain deadline
   h.ctx.conntrack.expire(6 * kSec, h.ctx.conntrack.capacity());
   EXPECT_EQ(h.ctx.conntrack.size(), 0u);
+}
+
+TEST(Pipeline, ActiveFlowGaugesFollowFlowsToTheirEnd) {
+  Harness h;
+  std::map<uint32_t, int64_t> web;  // backend -> flows opened to it
+  for (uint16_t p = 0; p < 30; ++p) {
+    Frame syn = tcp(kClient, static_cast<uint16_t>(50000 + p), kWebVip, 80, tcp_flag::kSyn);
+    ASSERT_EQ(h.run(syn).action, Action::kForward);
+    ++web[dst_ip(syn)];
+  }
+  std::map<uint32_t, int64_t> dns;
+  for (uint16_t p = 0; p < 4; ++p) {
+    Frame q = udp(kClient, static_cast<uint16_t>(50100 + p), kDnsVip, 53, 4);
+    ASSERT_EQ(h.run(q).action, Action::kForward);
+    ++dns[dst_ip(q)];
+  }
+  // Packets of established flows count nothing more.
+  for (uint16_t p = 0; p < 30; ++p) {
+    Frame ack = tcp(kClient, static_cast<uint16_t>(50000 + p), kWebVip, 80, tcp_flag::kAck, 1);
+    ASSERT_EQ(h.run(ack, kSec).action, Action::kForward);
+  }
+  EXPECT_EQ(h.active("default/web:http"), 30);
+  EXPECT_EQ(h.active("kube-system/dns:dns"), 4);
+  for (auto [ip, n] : web) EXPECT_EQ(h.active("default/web:http", ip, 8080), n);
+  for (auto [ip, n] : dns) EXPECT_EQ(h.active("kube-system/dns:dns", ip, 5353), n);
+
+  // Five connections are reset; they end when their closed state times out.
+  std::map<uint32_t, int64_t> reset;
+  for (uint16_t p = 0; p < 5; ++p) {
+    Frame rst = tcp(kClient, static_cast<uint16_t>(50000 + p), kWebVip, 80, tcp_flag::kRst);
+    ASSERT_EQ(h.run(rst, 2 * kSec).action, Action::kForward);
+    ++reset[dst_ip(rst)];
+  }
+  EXPECT_EQ(h.active("default/web:http"), 30);
+  EXPECT_EQ(h.ctx.conntrack.expire(13 * kSec, h.ctx.conntrack.capacity()), 5u);
+  EXPECT_EQ(h.active("default/web:http"), 25);
+  for (auto& [ip, n] : web) {
+    n -= reset[ip];
+    EXPECT_EQ(h.active("default/web:http", ip, 8080), n);
+  }
+
+  // A web backend and a DNS backend leave the table. The TCP flows of the first run on as
+  // orphans and still count against it; the UDP flow of the second ends at its next datagram
+  // and counts against the backend it moves to.
+  uint32_t web_gone = 0;
+  for (auto [ip, n] : web)
+    if (n > 0) web_gone = ip;
+  uint32_t dns_gone = dns.begin()->first;
+  std::erase_if(h.spec(1).backends, [&](const BackendSpec& b) { return b.ip == web_gone; });
+  std::erase_if(h.spec(2).backends, [&](const BackendSpec& b) { return b.ip == dns_gone; });
+  h.rebuild();
+  EXPECT_EQ(h.active("default/web:http", web_gone, 8080), web[web_gone]);
+  EXPECT_EQ(h.active("default/web:http"), 25);
+  for (uint16_t p = 0; p < 4; ++p) {
+    Frame q = udp(kClient, static_cast<uint16_t>(50100 + p), kDnsVip, 53, 4);
+    ASSERT_EQ(h.run(q, 14 * kSec).action, Action::kForward);
+    EXPECT_NE(dst_ip(q), dns_gone);
+  }
+  EXPECT_EQ(h.active("kube-system/dns:dns", dns_gone, 5353), 0);
+  EXPECT_EQ(h.active("kube-system/dns:dns"), 4);
+
+  // Everything times out: every gauge is back to zero.
+  h.ctx.conntrack.expire(10'000 * kSec, h.ctx.conntrack.capacity());
+  EXPECT_EQ(h.ctx.conntrack.size(), 0u);
+  EXPECT_EQ(h.active("default/web:http"), 0);
+  EXPECT_EQ(h.active("kube-system/dns:dns"), 0);
+  EXPECT_EQ(h.active("default/web:http", web_gone, 8080), 0);
+  // Once idle and out of the table, a gone backend's gauge is freed.
+  std::vector<uint32_t> current;
+  for (uint32_t b = 0; b < h.table->backend_count(); ++b)
+    current.push_back(h.table->backend(b).gauge);
+  h.gauges->release_idle(current);
+  EXPECT_EQ(h.active("default/web:http", web_gone, 8080), -1);
+  EXPECT_EQ(
+      h.active("default/web:http",
+               web.begin()->first == web_gone ? web.rbegin()->first : web.begin()->first, 8080),
+      0);
 }
 
 TEST(Pipeline, OnlyTerminatingEndpointsStillServe) {
