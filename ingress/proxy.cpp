@@ -3,10 +3,10 @@
 //   Worker    one thread: io_context, listeners, route reader, upstream pools, endpoint health
 //   Conn      one client connection, one coroutine: read head, route, forward, stream back
 //
-// Coroutines (asio::awaitable) keep each connection's logic sequential. Errors come back as
-// error codes (redirect_error), never as exceptions. Timeouts are timers that cancel the socket
-// an operation waits on; a generation number makes a timer that fires after its operation
-// completed harmless.
+// Coroutines (coro.h: our Task and completion token, with frames and operation handlers from a
+// per-thread recycling pool, so a warm request allocates nothing) keep each connection's logic
+// sequential. Errors come back as error codes (ec_token), never as exceptions. Timeouts: one
+// watchdog timer per connection cancels the side whose deadline passed (see arm()).
 #include "ingress/proxy.h"
 
 #include <openssl/ssl.h>
@@ -33,6 +33,7 @@
 
 #include "common/http.h"
 #include "common/metrics.h"
+#include "ingress/coro.h"
 #include "ingress/host.h"
 #include "ingress/http_parser.h"
 #include "ingress/tls_context.h"
@@ -46,14 +47,11 @@ namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
-template <class T>
-using Task = asio::awaitable<T>;
+using coro::ec_token;
+using coro::spawn;
+using coro::Task;
 using TlsStream = ssl::stream<tcp::socket>;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-inline auto ec_token(error_code& ec) {
-  return asio::redirect_error(asio::use_awaitable, ec);
-}
 
 constexpr size_t kBufferSize = 16 * 1024;
 constexpr size_t kMaxRememberedEndpoints = 4096;
@@ -417,7 +415,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
   }
 
   static Task<void> run(std::shared_ptr<Conn> self) {
-    asio::co_spawn(self->w_.io, watchdog(self), asio::detached);
+    spawn(watchdog(self));
     co_await self->serve();
     self->done_ = true;
     self->watchdog_.cancel();
@@ -1175,7 +1173,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     }
     cbeg_ = cend_ = 0;
     if (up_ep_) up_ep_->fails = 0;
-    asio::co_spawn(w_.io, pump_up_to_client(self), asio::detached);
+    spawn(pump_up_to_client(self));
     for (;;) {
       arm(client_timer_, Clock::now() + opt_.idle_timeout, true);
       size_t n =
@@ -1314,10 +1312,10 @@ Task<void> accept_loop(Worker& w, tcp::acceptor& acceptor, bool tls) {
     s.set_option(tcp::no_delay(true), ec);
     if (tls) {
       auto c = std::make_shared<Conn<TlsStream>>(w, TlsStream(std::move(s), *w.tls_base));
-      asio::co_spawn(w.io, Conn<TlsStream>::run(std::move(c)), asio::detached);
+      spawn(Conn<TlsStream>::run(std::move(c)));
     } else {
       auto c = std::make_shared<Conn<tcp::socket>>(w, std::move(s));
-      asio::co_spawn(w.io, Conn<tcp::socket>::run(std::move(c)), asio::detached);
+      spawn(Conn<tcp::socket>::run(std::move(c)));
     }
   }
 }
@@ -1383,11 +1381,12 @@ void Proxy::start() {
     impl_->workers.push_back(std::move(w));
   }
   for (auto& w : impl_->workers) {
-    if (w->http_acceptor)
-      asio::co_spawn(w->io, accept_loop(*w, *w->http_acceptor, false), asio::detached);
-    if (w->https_acceptor)
-      asio::co_spawn(w->io, accept_loop(*w, *w->https_acceptor, true), asio::detached);
     Worker* wp = w.get();
+    // The accept loops start on the worker thread, like everything else of the worker.
+    asio::post(w->io, [wp] {
+      if (wp->http_acceptor) spawn(accept_loop(*wp, *wp->http_acceptor, false));
+      if (wp->https_acceptor) spawn(accept_loop(*wp, *wp->https_acceptor, true));
+    });
     w->thread = std::thread([wp] {
       try {
         wp->io.run();
