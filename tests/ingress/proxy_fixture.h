@@ -113,23 +113,48 @@ inline bool send_all(int fd, std::string_view data) {
   return true;
 }
 
-// Reads until the peer closes, `until` appears after a complete head, or `timeout` passes.
-inline std::string read_some_until(int fd, std::string_view until,
-                                   std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  std::string out;
+// The one receive loop of these tests: appends what arrives on `fd` to `out` until `done(out)`
+// holds, the peer closes, or `timeout` passes. True when `done` held.
+template <class Done>
+bool read_until(int fd, std::string& out, Done done,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];
   for (;;) {
-    if (!until.empty() && out.find(until) != std::string::npos) return out;
+    if (done(std::string_view(out))) return true;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return out;
+    if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return out;
+    if (n <= 0) return false;
     out.append(buf, static_cast<size_t>(n));
   }
+}
+
+// Reads until the peer closes, `until` appears, or `timeout` passes.
+inline std::string read_some_until(int fd, std::string_view until,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::string out;
+  read_until(
+      fd, out,
+      [until](std::string_view got) {
+        return !until.empty() && got.find(until) != std::string_view::npos;
+      },
+      timeout);
+  return out;
+}
+
+// True when `got` starts with one whole response whose body has a Content-Length (or none).
+inline bool whole_response(std::string_view got) {
+  size_t end = got.find("\r\n\r\n");
+  if (end == std::string_view::npos) return false;
+  std::string head = lower(std::string(got.substr(0, end)));
+  size_t cl = head.find("content-length:");
+  size_t want = end + 4;
+  if (cl != std::string::npos) want += std::stoul(head.substr(cl + 15));
+  return got.size() >= want;
 }
 
 // Reads one whole response with a Content-Length body (the proxy's own answers and the echo
@@ -137,26 +162,31 @@ inline std::string read_some_until(int fd, std::string_view until,
 inline std::string read_response(int fd,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   std::string out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[65536];
-  for (;;) {
-    size_t end = out.find("\r\n\r\n");
-    if (end != std::string::npos) {
-      std::string head = lower(out.substr(0, end));
-      size_t cl = head.find("content-length:");
-      size_t want = end + 4;
-      if (cl != std::string::npos) want += std::stoul(head.substr(cl + 15));
-      if (out.size() >= want) return out;
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return out;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
+  read_until(fd, out, whole_response, timeout);
+  return out;
+}
+
+// Backend loops: read and drop everything, or send everything back, until the peer closes.
+inline void discard_until_closed(int fd) {
+  std::string got;
+  read_until(
+      fd, got,
+      [&got](std::string_view) {
+        got.clear();
+        return false;
+      },
+      std::chrono::hours(1));
+}
+inline void echo_until_closed(int fd) {
+  std::string got;
+  read_until(
+      fd, got,
+      [fd, &got](std::string_view) {
+        bool ok = send_all(fd, got);
+        got.clear();
+        return !ok;
+      },
+      std::chrono::hours(1));
 }
 
 inline int status_of(std::string_view response) {

@@ -129,11 +129,7 @@ TEST_F(ProxyTest, FailedConnectIsRetriedOnAnotherEndpointAndTheDeadOneIsEjected)
 TEST_F(ProxyTest, ErrorStatuses) {
   uint16_t dead = closed_port();
   // Accepts and never answers.
-  RawBackend silent([](int fd) {
-    char buf[4096];
-    while (::recv(fd, buf, sizeof buf, 0) > 0) {
-    }
-  });
+  RawBackend silent([](int fd) { discard_until_closed(fd); });
   snap_.services.push_back(service("web", "refused", {service_port("http", 80, 80)}));
   snap_.endpoint_slices.push_back(endpoint_slice(
       "web", "refused-1", "refused", {slice_port("http", dead)}, {endpoint("127.0.0.1")}));
@@ -300,12 +296,13 @@ TEST_F(ProxyTest, LargeBodiesStreamBothWaysWithTheirLengths) {
       size_t cl = lower(head).find("content-length: ");
       size_t want = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
       size_t have = head.size() - head.find("\r\n\r\n") - 4;
-      char buf[65536];
-      while (have < want) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) return;
-        have += static_cast<size_t>(n);
-      }
+      std::string body;
+      auto whole = [&](std::string_view got) {
+        have += got.size();
+        body.clear();
+        return have >= want;
+      };
+      if (!read_until(fd, body, whole)) return;
       send_all(fd, "HTTP/1.1 200 OK\r\nX-Got: " + std::to_string(have) +
                        "\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
     }
@@ -382,12 +379,7 @@ TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
     send_all(fd,
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      send_all(fd, std::string_view(buf, static_cast<size_t>(n)));
-    }
+    echo_until_closed(fd);
   });
   add_service("svc", {ws.port()});
   snap_.ingresses.push_back(ingress("web", "ws").default_backend(service_backend("svc", 80)));
@@ -435,19 +427,13 @@ TEST_F(ProxyTest, UpgradeRefusedByTheUpstreamEndsTheConnectionCleanly) {
 // Stopping with connections in every state (idle, half a head, waiting on a silent upstream, a
 // tunnel) closes them all and frees everything (the sanitizer build checks the latter).
 TEST_F(ProxyTest, StopWithOpenConnectionsClosesThem) {
-  RawBackend silent([](int fd) {
-    char buf[4096];
-    while (::recv(fd, buf, sizeof buf, 0) > 0) {
-    }
-  });
+  RawBackend silent([](int fd) { discard_until_closed(fd); });
   RawBackend ws([](int fd) {
     if (read_some_until(fd, "\r\n\r\n").empty()) return;
     send_all(
         fd,
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
-    char buf[4096];
-    while (::recv(fd, buf, sizeof buf, 0) > 0) {
-    }
+    discard_until_closed(fd);
   });
   add_service("silent", {silent.port()});
   add_service("ws", {ws.port()});
@@ -544,12 +530,7 @@ TEST_F(ProxyTest, ThousandReloadsUnderLoadFailNothingAndKeepAWebSocketOpen) {
     send_all(
         fd,
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
-      send_all(fd, std::string_view(buf, static_cast<size_t>(n)));
-    }
+    echo_until_closed(fd);
   });
   add_service("svc-a", {a.port()});
   add_service("svc-b", {b.port()});
