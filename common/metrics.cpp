@@ -36,27 +36,14 @@ std::string escape_help(std::string_view v) {
   return out;
 }
 
-// `{a="x",b="y"` without the closing brace, or empty; `extra` is appended as one more label.
-std::string label_text(const std::vector<std::string>& names,
-                       const std::vector<std::string>& values, std::string_view extra_name = {},
-                       std::string_view extra_value = {}) {
-  if (names.empty() && extra_name.empty()) return {};
-  std::string out = "{";
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i) out += ',';
-    out += names[i];
-    out += "=\"";
-    out += escape_label_value(values[i]);
-    out += '"';
-  }
-  if (!extra_name.empty()) {
-    if (!names.empty()) out += ',';
-    out += extra_name;
-    out += "=\"";
-    out += extra_value;
-    out += '"';
-  }
-  out += '}';
+// The labels of a series, with `le` appended for histogram buckets.
+std::vector<TextWriter::Label> series_labels(const std::vector<std::string>& names,
+                                             const std::vector<std::string>& values,
+                                             std::string_view le = {}) {
+  std::vector<TextWriter::Label> out;
+  out.reserve(names.size() + 1);
+  for (size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], values[i]);
+  if (!le.empty()) out.emplace_back("le", le);
   return out;
 }
 
@@ -232,48 +219,73 @@ Family<Histogram>& Registry::histogram(const std::string& name, const std::strin
   return *entry(name, kHistogram, help, label_names, bounds).histogram;
 }
 
+void TextWriter::family(std::string_view name, std::string_view type, std::string_view help) {
+  out_ += "# HELP ";
+  out_ += name;
+  out_ += ' ';
+  out_ += escape_help(help);
+  out_ += "\n# TYPE ";
+  out_ += name;
+  out_ += ' ';
+  out_ += type;
+  out_ += '\n';
+  name_ = name;
+}
+
+void TextWriter::sample_text(std::span<const Label> labels, std::string_view value,
+                             std::string_view suffix) {
+  out_ += name_;
+  out_ += suffix;
+  if (!labels.empty()) {
+    out_ += '{';
+    for (size_t i = 0; i < labels.size(); ++i) {
+      if (i) out_ += ',';
+      out_ += labels[i].first;
+      out_ += "=\"";
+      out_ += escape_label_value(labels[i].second);
+      out_ += '"';
+    }
+    out_ += '}';
+  }
+  out_ += ' ';
+  out_ += value;
+  out_ += '\n';
+}
+
 std::string Registry::render() const {
-  std::string out;
+  TextWriter w;
   std::lock_guard l(mu_);
-  for (const auto& [family_name, e] : families_) {
-    // clang 14 cannot capture a structured binding in a lambda; a plain reference it can.
-    const std::string& name = family_name;
-    auto header = [&](const std::string& help, const char* type) {
-      out += "# HELP " + name + " " + escape_help(help) + "\n";
-      out += "# TYPE " + name + " " + type + "\n";
-    };
+  for (const auto& [name, e] : families_) {
     if (e->counter) {
       const auto& f = *e->counter;
-      header(f.help_, "counter");
+      w.family(name, "counter", f.help_);
       std::lock_guard fl(f.mu_);
-      for (const auto& [values, m] : f.series_) {
-        out += name + label_text(f.label_names_, values) + " " + format_value(m->value()) + "\n";
-      }
+      for (const auto& [values, m] : f.series_)
+        w.sample(series_labels(f.label_names_, values), m->value());
     } else if (e->gauge) {
       const auto& f = *e->gauge;
-      header(f.help_, "gauge");
+      w.family(name, "gauge", f.help_);
       std::lock_guard fl(f.mu_);
-      for (const auto& [values, m] : f.series_) {
-        out += name + label_text(f.label_names_, values) + " " + format_value(m->value()) + "\n";
-      }
+      for (const auto& [values, m] : f.series_)
+        w.sample(series_labels(f.label_names_, values), m->value());
     } else {
       const auto& f = *e->histogram;
-      header(f.help_, "histogram");
+      w.family(name, "histogram", f.help_);
       std::lock_guard fl(f.mu_);
       for (const auto& [values, m] : f.series_) {
         Histogram::Snapshot s = m->snapshot();
         for (size_t i = 0; i < s.cumulative.size(); ++i) {
           std::string le = i < f.bounds_.size() ? format_value(f.bounds_[i]) : "+Inf";
-          out += name + "_bucket" + label_text(f.label_names_, values, "le", le) + " " +
-                 std::to_string(s.cumulative[i]) + "\n";
+          w.sample_text(series_labels(f.label_names_, values, le), std::to_string(s.cumulative[i]),
+                        "_bucket");
         }
-        std::string labels = label_text(f.label_names_, values);
-        out += name + "_sum" + labels + " " + format_value(s.sum) + "\n";
-        out += name + "_count" + labels + " " + std::to_string(s.count) + "\n";
+        auto labels = series_labels(f.label_names_, values);
+        w.sample(labels, s.sum, "_sum");
+        w.sample_text(labels, std::to_string(s.count), "_count");
       }
     }
   }
-  return out;
+  return w.take();
 }
 
 Registry& default_registry() {

@@ -14,7 +14,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/http.h"
@@ -135,5 +138,37 @@ http::Response serve(const http::Request& request, const Registry& registry = de
 // Exposed for tests and for other exporters.
 std::string escape_label_value(std::string_view v);
 std::string format_value(double v);
+
+// Writes the text exposition format a family at a time: Registry::render() is written with it,
+// and so is any exporter that keeps its own counters and renders them at scrape time (the data
+// plane's per-lcore counters), so that both put out the same text.
+//
+//   TextWriter w;
+//   w.family("x_total", "counter", "Things.");
+//   w.sample({{"kind", "a"}}, 3);  // x_total{kind="a"} 3
+class TextWriter {
+ public:
+  using Label = std::pair<std::string_view, std::string_view>;  // name, unescaped value
+
+  // # HELP and # TYPE lines; the samples that follow belong to this family.
+  void family(std::string_view name, std::string_view type, std::string_view help);
+  // One sample of the current family. `suffix` extends the name (histograms' _bucket, _sum,
+  // _count); label values are escaped.
+  void sample(std::span<const Label> labels, double value, std::string_view suffix = {}) {
+    sample_text(labels, format_value(value), suffix);
+  }
+  void sample(std::initializer_list<Label> labels, double value) {
+    sample(std::span<const Label>(labels.begin(), labels.size()), value);
+  }
+  // A sample whose value is already formatted (exact integer counts).
+  void sample_text(std::span<const Label> labels, std::string_view value,
+                   std::string_view suffix = {});
+
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+  std::string name_;
+};
 
 }  // namespace k8c::metrics

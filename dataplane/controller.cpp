@@ -32,47 +32,6 @@ uint32_t prefix_mask(unsigned len) {
   return len == 0 ? 0 : len >= 32 ? 0xffffffffu : ~((1u << (32 - len)) - 1);
 }
 
-// Builds Prometheus text one family at a time.
-class Exposition {
- public:
-  void family(const char* name, const char* type, const char* help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    out_ += help;
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-    name_ = name;
-  }
-  void sample(std::initializer_list<std::pair<const char*, std::string>> labels, double v) {
-    out_ += name_;
-    if (labels.size()) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [k, val] : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        out_ += k;
-        out_ += "=\"";
-        out_ += metrics::escape_label_value(val);
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    out_ += metrics::format_value(v);
-    out_ += '\n';
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-  std::string name_;
-};
-
 }  // namespace
 
 Controller::Controller(ControllerOptions options, ControllerHooks hooks)
@@ -349,7 +308,7 @@ std::string Controller::render_metrics() {
     }
   }
 
-  Exposition e;
+  metrics::TextWriter e;  // the text format common/metrics renders its registry with
   e.family("k8c_dataplane_service_packets_total", "counter",
            "Packets forwarded for a service port, both directions.");
   for (const auto& [name, tot] : svc) e.sample({{"service", name}}, double(tot.packets));

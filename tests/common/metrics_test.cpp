@@ -85,6 +85,31 @@ TEST(Metrics, ConcurrentIncrementsAreNotLost) {
   EXPECT_EQ(h.snapshot().cumulative[0], 40000u);
 }
 
+TEST(Metrics, TextWriterWritesWhatTheRegistryRenders) {
+  TextWriter w;
+  w.family("dp_flows", "gauge", "Open flows.\nPer service.");
+  w.sample({{"service", "a/b:\"c\""}, {"backend", "10.0.0.1:80"}}, 3);
+  w.sample({}, 0.5);
+  std::vector<TextWriter::Label> le = {{"le", "+Inf"}};
+  w.sample_text(le, "7", "_bucket");
+  EXPECT_EQ(w.take(),
+            "# HELP dp_flows Open flows.\\nPer service.\n"
+            "# TYPE dp_flows gauge\n"
+            "dp_flows{service=\"a/b:\\\"c\\\"\",backend=\"10.0.0.1:80\"} 3\n"
+            "dp_flows 0.5\n"
+            "dp_flows_bucket{le=\"+Inf\"} 7\n");
+
+  // The registry's text for the same family is the same.
+  Registry r;
+  r.gauge("dp_flows", "Open flows.\nPer service.", {"service", "backend"})
+      .labels({"a/b:\"c\"", "10.0.0.1:80"})
+      .set(3);
+  EXPECT_EQ(r.render(),
+            "# HELP dp_flows Open flows.\\nPer service.\n"
+            "# TYPE dp_flows gauge\n"
+            "dp_flows{service=\"a/b:\\\"c\\\"\",backend=\"10.0.0.1:80\"} 3\n");
+}
+
 TEST(Metrics, ValueFormatting) {
   EXPECT_EQ(format_value(0), "0");
   EXPECT_EQ(format_value(-3), "-3");
