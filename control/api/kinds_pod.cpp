@@ -732,11 +732,19 @@ void default_pod_spec(Json& spec, bool is_pod) {
       bool matches_all = k.empty() && get_string(t, {"operator"}) == "Exists";
       if ((k == key || matches_all) && (effect.empty() || effect == "NoExecute")) present = true;
     }
-    if (!present)
-      tolerations.push_back({{"key", key},
-                             {"operator", "Exists"},
-                             {"effect", "NoExecute"},
-                             {"tolerationSeconds", 300}});
+    if (!present) {
+      // Built once: a create copies the finished toleration rather than an initializer list.
+      static const Json not_ready = {{"key", "node.kubernetes.io/not-ready"},
+                                     {"operator", "Exists"},
+                                     {"effect", "NoExecute"},
+                                     {"tolerationSeconds", 300}};
+      static const Json unreachable = {{"key", "node.kubernetes.io/unreachable"},
+                                       {"operator", "Exists"},
+                                       {"effect", "NoExecute"},
+                                       {"tolerationSeconds", 300}};
+      tolerations.push_back(std::string_view(key) == "node.kubernetes.io/not-ready" ? not_ready
+                                                                                    : unreachable);
+    }
   }
 }
 

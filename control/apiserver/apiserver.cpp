@@ -8,9 +8,11 @@
 #include <openssl/rand.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 namespace k8c::apiserver {
 
@@ -24,15 +26,26 @@ std::string now_rfc3339() {
 }
 
 std::string new_uid() {
+  // Random bytes come from OpenSSL's DRBG in blocks, so a create pays one call per 256 UIDs.
+  thread_local unsigned char pool[4096];
+  thread_local size_t used = sizeof pool;
+  if (used + 16 > sizeof pool) {
+    if (RAND_bytes(pool, sizeof pool) != 1) throw std::runtime_error("RAND_bytes failed");
+    used = 0;
+  }
   unsigned char b[16];
-  RAND_bytes(b, sizeof b);
+  std::memcpy(b, pool + used, sizeof b);
+  used += sizeof b;
   b[6] = (b[6] & 0x0f) | 0x40;  // version 4
   b[8] = (b[8] & 0x3f) | 0x80;  // variant 1
-  char out[37];
-  std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                b[15]);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += hex[b[i] >> 4];
+    out += hex[b[i] & 0x0f];
+  }
   return out;
 }
 

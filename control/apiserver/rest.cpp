@@ -369,12 +369,14 @@ void ApiServer::Impl::create(const CallPtr& c) {
   std::string name = meta["name"].get<std::string>();
   c->info.name = name;  // POST addresses the collection; from here on the call is about `name`
   if (k.namespaced) {
-    const api::Kind* ns_kind = api::find_by_kind("", "v1", "Namespace");
-    int64_t rev = 0;
-    cache.wait_for(store.revision(), kReadYourWritesTimeout);
-    auto ns = cache.get(object_key(*ns_kind, "", c->info.namespace_), &rev);
-    if (!ns) return c->fail(not_found("", "namespaces", c->info.namespace_));
-    if (ns->bytes->find("\"deletionTimestamp\"") != std::string::npos)
+    static const api::Kind* ns_kind = api::find_by_kind("", "v1", "Namespace");
+    // The store's latest state: as consistent as waiting for the watch cache to catch up with
+    // it, without parking this I/O thread while the cache ingests the writes before this one.
+    auto ns = store.range(object_key(*ns_kind, "", c->info.namespace_), "");
+    if (ns.err != store::Errc::ok)
+      return c->fail(unavailable("storage: " + std::string(store::to_string(ns.err))));
+    if (ns.kvs.empty()) return c->fail(not_found("", "namespaces", c->info.namespace_));
+    if (ns.kvs.front().value.find("\"deletionTimestamp\"") != std::string::npos)
       return c->fail(ApiError{403, "Forbidden",
                               k.plural + " \"" + name +
                                   "\" is forbidden: unable to create new content in namespace " +
@@ -394,7 +396,7 @@ void ApiServer::Impl::create(const CallPtr& c) {
     std::lock_guard lock(alloc_mu);
     if (auto e = allocate_service(obj, nullptr)) return c->fail(*e);
     if (c->dry_run()) return c->reply_json(201, obj);
-    std::string value = encode_for_store(obj);
+    std::string value = encode_for_store(std::move(obj));
     auto r = store.write_sync({store::Write::Op::create, c->key(), value, 0});
     if (r.err == store::Errc::already_exists)
       return c->fail(already_exists(k.group, k.plural, name));
@@ -403,7 +405,7 @@ void ApiServer::Impl::create(const CallPtr& c) {
     return c->reply(201, with_resource_version(value, r.revision));
   }
   if (c->dry_run()) return c->reply_json(201, obj);
-  auto value = std::make_shared<std::string>(encode_for_store(obj));
+  auto value = std::make_shared<std::string>(encode_for_store(std::move(obj)));
   store.write(
       {store::Write::Op::create, c->key(), *value, 0}, [c, value, name](store::WriteResult r) {
         const api::Kind& k = *c->kind;
@@ -430,7 +432,7 @@ void ApiServer::Impl::commit_update(const CallPtr& c, Json obj, const Json& old,
   const Json* fin = find_path(obj, {"metadata", "finalizers"});
   bool finalized = find_path(obj, {"metadata", "deletionTimestamp"}) && (!fin || fin->empty());
   if (c->dry_run()) return c->reply_object(success_code, obj.dump());
-  auto value = std::make_shared<std::string>(encode_for_store(obj));
+  auto value = std::make_shared<std::string>(encode_for_store(std::move(obj)));
   store::Write w{finalized ? store::Write::Op::remove : store::Write::Op::update, c->key(), *value,
                  expect};
   store.write(std::move(w), [c, value, retry, success_code](store::WriteResult r) {
@@ -658,7 +660,7 @@ void ApiServer::Impl::remove(const CallPtr& c) {
     meta["finalizers"] = finalizers;
     meta.erase("resourceVersion");
     if (c->dry_run()) return c->reply_json(202, obj);
-    auto value = std::make_shared<std::string>(encode_for_store(obj));
+    auto value = std::make_shared<std::string>(encode_for_store(std::move(obj)));
     store.write({store::Write::Op::update, c->key(), *value, rev},
                 [c, value](store::WriteResult r) {
                   if (failed_write(c, r)) return;
