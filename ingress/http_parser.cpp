@@ -20,17 +20,6 @@ void append_hex(std::string& out, uint64_t v) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 HttpParser::HttpParser(llhttp_type_t type, size_t max_header_bytes, size_t max_headers)
     : type_(type), max_header_bytes_(max_header_bytes), max_headers_(max_headers) {
   llhttp_settings_init(&settings_);

@@ -136,6 +136,16 @@ class HttpParser {
   const char* error_reason_ = "";
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive comparison (header names and tokens are ASCII; no locale lookup).
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (static_cast<unsigned>(x - 'A') < 26u) x = static_cast<unsigned char>(x + 32);
+    if (static_cast<unsigned>(y - 'A') < 26u) y = static_cast<unsigned char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
 
 }  // namespace k8c::ingress

@@ -59,15 +59,27 @@ constexpr size_t kMaxRememberedEndpoints = 4096;
 // so the client reads our answer instead of a reset caused by its unread upload.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 64 << 20;
+// A pooled connection parked for less than this is reused by a body-less request without first
+// checking (one recv(MSG_PEEK) per request) that the upstream has not closed it: upstreams close
+// idle keep-alive connections after seconds, and the rare one closed meanwhile is retried on a
+// fresh connection like any closed pooled connection. Requests with a body are always checked,
+// since a body already sent cannot be sent again.
+constexpr auto kPoolTrustTime = std::chrono::milliseconds(1000);
 
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+// A pooled upstream connection and when it was parked.
+struct IdleConn {
+  tcp::socket socket;
+  Clock::time_point since;
+};
+
 struct EndpointState {
   std::string key;  // "address:port"
-  std::vector<tcp::socket> idle;
+  std::vector<IdleConn> idle;
   uint32_t fails = 0;
   Clock::time_point ejected_until{};
   uint32_t active = 0;
@@ -846,7 +858,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
       tried[tried_count++] = best;
       EndpointState& st = w_.endpoint_state(eps[best]);
       upstream_key_ = st.key;
-      if (!fresh_only && take_pooled(st)) co_return 0;
+      if (!fresh_only && take_pooled(st, now)) co_return 0;
       error_code ec;
       auto addr = asio::ip::make_address(eps[best].address, ec);
       if (ec) {
@@ -884,12 +896,13 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     co_return timeout ? 504 : 502;
   }
 
-  bool take_pooled(EndpointState& st) {
+  bool take_pooled(EndpointState& st, Clock::time_point now) {
+    bool may_trust = !request_has_body();
     while (!st.idle.empty()) {
-      tcp::socket s = std::move(st.idle.back());
+      IdleConn c = std::move(st.idle.back());
       st.idle.pop_back();
-      if (alive(s)) {
-        up_ = std::move(s);
+      if ((may_trust && now - c.since < kPoolTrustTime) || alive(c.socket)) {
+        up_ = std::move(c.socket);
         up_ep_ = &st;
         up_reused_ = true;
         ++st.active;
@@ -908,7 +921,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     Endpoint name{b.external_name, static_cast<uint16_t>(b.service_port)};
     EndpointState& st = w_.endpoint_state(name);
     upstream_key_ = st.key;
-    if (!fresh_only && take_pooled(st)) co_return 0;
+    if (!fresh_only && take_pooled(st, Clock::now())) co_return 0;
     error_code ec;
     tcp::resolver resolver(w_.io);
     char port[8];
@@ -943,7 +956,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     --up_ep_->active;
     error_code ec;
     if (reusable && up_ep_->idle.size() < opt_.upstream_idle_per_endpoint) {
-      up_ep_->idle.push_back(std::move(up_));
+      up_ep_->idle.push_back({std::move(up_), Clock::now()});
       up_ = tcp::socket(w_.io);
     } else {
       up_.close(ec);

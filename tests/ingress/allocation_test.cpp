@@ -22,6 +22,9 @@ std::atomic<bool> g_counting{false};
 #define K8C_COUNT_ALLOCATIONS 0
 #else
 #define K8C_COUNT_ALLOCATIONS 1
+// GCC pairs the library's operator new with free() inlined from the replacements below and warns;
+// both sides are the replacements, malloc and free.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t n) {
   if (g_counting.load(std::memory_order_relaxed) && !t_not_proxy) {
     g_proxy_allocations.fetch_add(1, std::memory_order_relaxed);

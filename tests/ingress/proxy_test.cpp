@@ -424,6 +424,30 @@ TEST_F(ProxyTest, UpgradeRefusedByTheUpstreamEndsTheConnectionCleanly) {
   EXPECT_EQ(status_of(request("GET", "x", "/")), 200);
 }
 
+// An upstream that closes each connection right after answering without saying so (no
+// Connection: close), so the pooled connection is dead by the next request. A body-less request
+// on it is retried once on a fresh connection; a request with a body checks the pooled
+// connection before sending. Every request succeeds and reaches the upstream exactly once.
+TEST_F(ProxyTest, UpstreamClosingPooledConnectionsSilently) {
+  std::atomic<int> served{0};
+  RawBackend closer([&served](int fd) {
+    std::string got;
+    if (!read_until(fd, got, whole_response)) return;
+    served.fetch_add(1);
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    ::shutdown(fd, SHUT_RDWR);  // RawBackend closes the descriptor itself
+  });
+  add_service("svc", {closer.port()});
+  snap_.ingresses.push_back(ingress("web", "c").default_backend(service_backend("svc", 80)));
+  publish();
+  start_proxy();
+  EXPECT_EQ(status_of(request("GET", "x", "/1")), 200);
+  EXPECT_EQ(status_of(request("GET", "x", "/2")), 200);
+  EXPECT_EQ(status_of(request("POST", "x", "/3", "body")), 200);
+  EXPECT_EQ(status_of(request("GET", "x", "/4")), 200);
+  EXPECT_EQ(served.load(), 4);
+}
+
 // Stopping with connections in every state (idle, half a head, waiting on a silent upstream, a
 // tunnel) closes them all and frees everything (the sanitizer build checks the latter).
 TEST_F(ProxyTest, StopWithOpenConnectionsClosesThem) {
