@@ -1,6 +1,7 @@
 #include "dataplane/eal_runtime.h"
 
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -9,12 +10,15 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
+#include <rte_ring.h>
 
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+
+#include "dataplane/steering.h"
 
 namespace k8c::dp {
 
@@ -71,6 +75,14 @@ namespace {
 
 constexpr uint16_t kBurst = 32;
 constexpr unsigned kPoolCache = 256;
+// The tap's rings: kernel traffic is the node's own (ARP, ssh, health checks), a trickle.
+constexpr uint16_t kKernelDescriptors = 512;
+// Under load the NIC burst comes back full and the tap (a read() system call per poll) is
+// polled only every this many iterations; when the NIC is not saturated, every iteration.
+constexpr uint64_t kKernelPollEvery = 8;
+// Software steering (steering.h): each lcore's handoff ring, and the most lcores it serves.
+constexpr unsigned kSteerRing = 1024;
+constexpr unsigned kMaxSteerLcores = 16;
 
 // A symmetric Toeplitz key (the 0x6d5a pattern): both directions of a flow hash alike, so a
 // reply reaches the lcore whose conntrack table holds the flow, as the issue requires.
@@ -215,6 +227,12 @@ struct EalRuntime::Poller {
   // multiply instead of a division.
   uint64_t ns_per_tsc_q32 = 0;
   Counter tx_failed, not_ours, iterations, busy_iterations, busy_cycles, total_cycles;
+  Counter to_kernel, from_kernel, steered;
+  // Frames other lcores received for flows this one owns (multi-queue only; else null).
+  rte_ring* inbox = nullptr;
+  std::vector<rte_ring*> inboxes;  // every lcore's, by lcore index
+  bool kernel = false;             // this lcore owns queue `queue` of the exception path's tap
+  uint16_t kport = 0;
   NeighbourEvents events;
   FrameMailbox mailbox;  // read by this lcore only between bursts
 };
@@ -225,6 +243,7 @@ int EalRuntime::poll_loop(void* arg) {
   rte_mbuf* rx[kBurst];
   rte_mbuf* tx[kBurst];
   rte_mbuf* release[kBurst];
+  rte_mbuf* kernel[kBurst];
   PacketView views[kBurst];
   Verdict verdicts[kBurst];
   const unsigned reader = p.queue;
@@ -235,6 +254,9 @@ int EalRuntime::poll_loop(void* arg) {
   p.tables->online(reader);
   p.neighbours->online(reader);
   uint64_t last = start;
+  const unsigned lcores = static_cast<unsigned>(p.inboxes.size());
+  rte_mbuf* handoff[kMaxSteerLcores][kBurst];
+  uint16_t nhandoff[kMaxSteerLcores] = {};
   for (;;) {
     uint64_t tsc = rte_rdtsc();
     if (p.stop->load(std::memory_order_relaxed) || tsc >= end) break;
@@ -259,9 +281,39 @@ int EalRuntime::poll_loop(void* arg) {
         }
       }
     }
-    uint16_t n = rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
+    const uint16_t nic_n = rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
+    uint16_t n = nic_n;
+    if (p.inbox) {
+      // Keep what this lcore owns, hand the rest to its owners, then take what the others
+      // handed here, up to a burst.
+      const ServiceTable* t = p.tables->current();
+      uint16_t keep = 0;
+      for (uint16_t i = 0; i < n; ++i) {
+        unsigned owner = t ? flow_owner(rte_pktmbuf_mtod(rx[i], const uint8_t*), rx[i]->data_len,
+                                        *t, lcores, p.queue)
+                           : p.queue;
+        if (owner == p.queue)
+          rx[keep++] = rx[i];
+        else
+          handoff[owner][nhandoff[owner]++] = rx[i];
+      }
+      for (unsigned l = 0; l < lcores; ++l) {
+        if (!nhandoff[l]) continue;
+        unsigned put = rte_ring_mp_enqueue_burst(p.inboxes[l], reinterpret_cast<void**>(handoff[l]),
+                                                 nhandoff[l], nullptr);
+        p.steered.add(put);
+        if (put < nhandoff[l]) {  // the owner is behind: like a full TX ring
+          p.tx_failed.add(nhandoff[l] - put);
+          rte_pktmbuf_free_bulk(handoff[l] + put, nhandoff[l] - put);
+        }
+        nhandoff[l] = 0;
+      }
+      n = static_cast<uint16_t>(
+          keep + rte_ring_sc_dequeue_burst(p.inbox, reinterpret_cast<void**>(rx + keep),
+                                           kBurst - keep, nullptr));
+    }
     if (n != 0) {
-      uint16_t ntx = 0, nrel = 0;
+      uint16_t ntx = 0, nrel = 0, nkernel = 0;
       for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = rx[i];
         uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
@@ -280,10 +332,11 @@ int EalRuntime::poll_loop(void* arg) {
         const Verdict& v = verdicts[i];
         if (v.action == Action::kReply || (v.action == Action::kForward && v.port == p.port)) {
           tx[ntx++] = rx[i];
+        } else if (v.action == Action::kPassToKernel && p.kernel) {
+          kernel[nkernel++] = rx[i];
         } else {
-          // kPassToKernel: there is no exception path (tap/virtio-user) yet, so frames that
-          // are not ours are freed and counted. kForward to a port this runtime does not
-          // own cannot be sent either.
+          // kPassToKernel without an exception path: frames that are not ours are freed and
+          // counted. kForward to a port this runtime does not own cannot be sent either.
           if (v.action != Action::kDrop) p.not_ours.add(1);
           release[nrel++] = rx[i];
         }
@@ -295,10 +348,31 @@ int EalRuntime::poll_loop(void* arg) {
           rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
         }
       }
+      if (nkernel) {
+        uint16_t sent = rte_eth_tx_burst(p.kport, p.queue, kernel, nkernel);
+        p.to_kernel.add(sent);
+        if (sent < nkernel) {
+          p.tx_failed.add(nkernel - sent);
+          rte_pktmbuf_free_bulk(kernel + sent, nkernel - sent);
+        }
+      }
       if (nrel) rte_pktmbuf_free_bulk(release, nrel);
       maintain(now_ns, ctx);
       p.busy_iterations.add(1);
       p.busy_cycles.add(rte_rdtsc() - tsc);
+    }
+    if (p.kernel && (nic_n < kBurst || p.iterations.get() % kKernelPollEvery == 0)) {
+      // What the kernel sends on the tap (its ARP requests and answers, ICMP, TCP from the node
+      // address) leaves by the NIC port as it is: the kernel resolved its own next hop.
+      uint16_t k = rte_eth_rx_burst(p.kport, p.queue, kernel, kBurst);
+      if (k) {
+        uint16_t sent = rte_eth_tx_burst(p.port, p.queue, kernel, k);
+        p.from_kernel.add(sent);
+        if (sent < k) {
+          p.tx_failed.add(k - sent);
+          rte_pktmbuf_free_bulk(kernel + sent, k - sent);
+        }
+      }
     }
     ctx.table = nullptr;
     ctx.neighbours = nullptr;
@@ -331,7 +405,7 @@ std::vector<LcoreLive> EalRuntime::live() const {
   for (const auto& p : pollers_)
     out.push_back({p->lcore_id, p->queue, &p->ctx.stats, &p->iterations, &p->busy_iterations,
                    &p->busy_cycles, &p->total_cycles, &p->tx_failed, &p->not_ours,
-                   &p->ctx.conntrack});
+                   &p->ctx.conntrack, &p->to_kernel, &p->from_kernel, &p->steered});
   return out;
 }
 
@@ -428,8 +502,18 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
   rte_eth_conf conf{};
   uint64_t rss_hf =
       (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
-  if (q > 1 && rss_hf == 0) q = 1;  // without RSS, extra queues would receive nothing
-  if (q > 1) {
+  // af_packet's queues are sockets in one kernel fanout group: the kernel spreads frames over
+  // all of them, RSS or not, so every one of them needs a polling lcore.
+  bool kernel_fanout = info.driver_name && std::string_view(info.driver_name) == "net_af_packet";
+  if (kernel_fanout && info.max_rx_queues > q) {
+    *error =
+        label + ": the kernel spreads frames over its " + std::to_string(info.max_rx_queues) +
+        " queues (qpairs), but only " + std::to_string(q) +
+        " lcore(s) poll: give the EAL one worker lcore per queue (-l/--lcores) or lower qpairs";
+    return false;
+  }
+  if (q > 1 && rss_hf == 0 && !kernel_fanout) q = 1;  // without RSS, extra queues get nothing
+  if (q > 1 && rss_hf) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
     if (info.hash_key_size == sizeof kSymmetricRssKey) {
@@ -452,7 +536,10 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
 
   int socket = rte_eth_dev_socket_id(port_);
   if (socket < 0) socket = static_cast<int>(rte_socket_id());  // vdevs have no NUMA node
-  unsigned mbufs = std::max(8191u, q * (rxd + txd + 2 * kBurst + kPoolCache) + 1024);
+  unsigned kernel_mbufs = o.kernel_port.empty() ? 0 : 2u * kKernelDescriptors + kBurst;
+  unsigned steer_mbufs = q > 1 ? kSteerRing : 0;
+  unsigned mbufs = std::max(
+      8191u, q * (rxd + txd + kernel_mbufs + steer_mbufs + 3 * kBurst + kPoolCache) + 1024);
   std::string pool_name = "k8c_mbuf_p" + std::to_string(port_);
   pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, kPoolCache, 0,
                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
@@ -483,6 +570,7 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
   node_.tx_port = port_;
   node_.lcores = q;
   queues_ = static_cast<uint16_t>(q);
+  if (!o.kernel_port.empty() && !create_kernel_port(o, queues_, error)) return false;
 
   std::string build_error;
   auto empty = ServiceTable::build(node_, {}, &build_error);
@@ -498,6 +586,21 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
   ns_per_tsc_q32_ =
       static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / tsc_hz_);
   epoch_tsc_ = rte_rdtsc();
+  if (q > kMaxSteerLcores) {
+    *error = label + ": " + std::to_string(q) + " polling lcores; at most " +
+             std::to_string(kMaxSteerLcores) + " are supported";
+    return false;
+  }
+  for (uint16_t i = 0; q > 1 && i < q; ++i) {
+    std::string name = "k8c_steer_p" + std::to_string(port_) + "_" + std::to_string(i);
+    rte_ring* r = rte_ring_create(name.c_str(), kSteerRing, socket, RING_F_SC_DEQ);
+    if (!r) {
+      *error = label + ": cannot create steering ring " + std::to_string(i) + ": " +
+               errno_text(rte_errno) + " (raise EAL -m)";
+      return false;
+    }
+    inboxes_.push_back(r);
+  }
   for (uint16_t i = 0; i < q; ++i) {
     LcoreOptions lo = o.lcore;
     lo.id = i;
@@ -509,8 +612,96 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
     p->ns_per_tsc_q32 = ns_per_tsc_q32_;
     p->port = port_;
     p->queue = i;
+    p->kernel = kernel_started_ && i < kernel_queues_;
+    p->kport = kport_;
+    if (q > 1) {
+      p->inbox = inboxes_[i];
+      p->inboxes = inboxes_;
+    }
     pollers_.push_back(std::move(p));
   }
+  return true;
+}
+
+bool kernel_port_name_ok(std::string_view name, std::string* why) {
+  if (name.empty() || name.size() > 15) {
+    *why = "an interface name has 1 to 15 characters";
+    return false;
+  }
+  for (char c : name) {
+    // Devargs split on ',' and '='; the kernel refuses '/', ':' is an alias separator.
+    if (c <= ' ' || c == ',' || c == '=' || c == '/' || c == ':' || c == 0x7f) {
+      *why = "an interface name cannot contain '" + std::string(1, c) + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool EalRuntime::create_kernel_port(const RuntimeOptions& o, uint16_t queues, std::string* error) {
+  const std::string label = "--kernel-port " + o.kernel_port;
+  std::string why;
+  if (!kernel_port_name_ok(o.kernel_port, &why)) {
+    *error = label + ": " + why;
+    return false;
+  }
+  // The tap gets the NIC port's MAC: frames from the wire addressed to the node are addressed
+  // to that MAC, and the kernel's own frames leave with it as their source.
+  char mac[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_addr ea;
+  std::copy_n(node_.mac.begin(), 6, ea.addr_bytes);
+  rte_ether_format_addr(mac, sizeof mac, &ea);
+  kernel_vdev_ = "net_tap_k8c" + std::to_string(port_);
+  // rte_dev_probe, not rte_vdev_init: the vdev bus is a driver plugin, not a library we link.
+  std::string devargs = kernel_vdev_ + ",iface=" + o.kernel_port + ",mac=" + mac;
+  StderrCapture capture;
+  int rc = rte_dev_probe(devargs.c_str());
+  std::string output = capture.finish();
+  if (rc != 0) {
+    std::string reason = failure_reason(output);
+    *error =
+        label + ": cannot create the tap: " +
+        (reason.empty() ? errno_text(rc) + " (is /dev/net/tun there, and the name free?)" : reason);
+    return false;
+  }
+  kernel_created_ = true;
+  if (rte_eth_dev_get_port_by_name(kernel_vdev_.c_str(), &kport_) != 0) {
+    *error = label + ": the tap was created but has no port";
+    return false;
+  }
+  rte_eth_dev_info info;
+  rc = rte_eth_dev_info_get(kport_, &info);
+  if (rc != 0) {
+    *error = label + ": cannot read device info: " + errno_text(rc);
+    return false;
+  }
+  kernel_device_ = info.device;
+  uint16_t kq = std::min<uint16_t>({queues, info.max_rx_queues, info.max_tx_queues});
+  rte_eth_conf conf{};
+  rc = rte_eth_dev_configure(kport_, kq, kq, &conf);
+  if (rc != 0) {
+    *error = label + ": configure with " + std::to_string(kq) + " queues failed: " + errno_text(rc);
+    return false;
+  }
+  kernel_configured_ = true;
+  uint16_t rxd = kKernelDescriptors, txd = kKernelDescriptors;
+  (void)rte_eth_dev_adjust_nb_rx_tx_desc(kport_, &rxd, &txd);
+  unsigned socket = static_cast<unsigned>(std::max(0, rte_eth_dev_socket_id(port_)));
+  for (uint16_t i = 0; i < kq; ++i) {
+    rc = rte_eth_rx_queue_setup(kport_, i, rxd, socket, nullptr, pool_);
+    if (rc == 0) rc = rte_eth_tx_queue_setup(kport_, i, txd, socket, nullptr);
+    if (rc != 0) {
+      *error = label + ": queue " + std::to_string(i) + " setup failed: " + errno_text(rc);
+      return false;
+    }
+  }
+  rc = rte_eth_dev_start(kport_);  // brings the kernel interface up
+  if (rc != 0) {
+    *error = label + ": cannot start: " + errno_text(rc);
+    return false;
+  }
+  kernel_started_ = true;
+  kernel_queues_ = kq;
   return true;
 }
 
@@ -533,6 +724,11 @@ void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
     pollers_[0]->lcore_id = rte_lcore_id();
     poll_loop(pollers_[0].get());
     next = 1;
+  } else {
+    // The main lcore has no queue: it waits for the stop without spinning (rte_eal_wait_lcore
+    // busy-waits), leaving its CPU to the control threads or to a worker sharing it.
+    const uint64_t end = duration_tsc ? rte_rdtsc() + duration_tsc : UINT64_MAX;
+    while (!stop.load(std::memory_order_relaxed) && rte_rdtsc() < end) usleep(2000);
   }
   rte_eal_mp_wait_lcore();
 
@@ -542,11 +738,25 @@ void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
     const LcoreStats& s = p.ctx.stats;
     reports_.push_back({p.lcore_id, p.queue, s.rx_packets.get(), s.forwarded.get(), s.replied.get(),
                         s.passed.get(), s.total_drops(), p.tx_failed.get(), p.not_ours.get(),
+                        p.to_kernel.get(), p.from_kernel.get(), p.steered.get(),
                         p.iterations.get()});
   }
 }
 
 void EalRuntime::shutdown() {
+  if (kernel_started_) {
+    rte_eth_dev_stop(kport_);
+    kernel_started_ = false;
+  }
+  if (kernel_configured_) {
+    rte_eth_dev_close(kport_);
+    kernel_configured_ = false;
+  }
+  if (kernel_created_) {
+    if (kernel_device_) rte_dev_remove(kernel_device_);  // removes the kernel interface
+    kernel_device_ = nullptr;
+    kernel_created_ = false;
+  }
   if (port_started_) {
     rte_eth_dev_stop(port_);
     port_started_ = false;
@@ -556,6 +766,13 @@ void EalRuntime::shutdown() {
     port_configured_ = false;
   }
   pollers_.clear();
+  for (rte_ring* r : inboxes_) {
+    // Frames still queued between lcores go back to the pool before it is freed.
+    void* m;
+    while (rte_ring_sc_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(r);
+  }
+  inboxes_.clear();
   tables_.reset();
   neighbours_.reset();
   if (pool_) {

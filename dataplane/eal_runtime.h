@@ -2,6 +2,13 @@
 // port with one RX/TX queue pair per polling lcore (RSS across them), the mbuf pool, the burst
 // loop that feeds pipeline.h's process_burst, and an orderly shutdown.
 //
+// The kernel exception path (optional, RuntimeOptions::kernel_port): a net_tap port the runtime
+// creates, whose kernel side is an interface of that name with the NIC port's MAC, so the
+// kernel can take the node address over from the NIC, as DPVS's KNI and VPP's punt-to-tap do.
+// Frames the pipeline passes (kPassToKernel: ARP, ICMP and non-Service traffic for the node
+// address) go to the tap; frames the kernel sends on it go out of the NIC port unchanged. Each
+// polling lcore owns one queue pair of the tap as it does of the NIC port.
+//
 // Everything that can fail does so in start(), before any lcore polls, and reports one line
 // naming the problem; the loop itself cannot fail, allocate or throw.
 #pragma once
@@ -19,6 +26,8 @@
 #include "dataplane/service_table.h"
 
 struct rte_mempool;
+struct rte_ring;
+struct rte_device;
 
 namespace k8c::dp {
 
@@ -28,11 +37,18 @@ namespace k8c::dp {
 // Returns false and sets *error on an unbalanced quote or a trailing backslash.
 bool split_args(std::string_view s, std::vector<std::string>* out, std::string* error);
 
+// Whether `name` can be the exception path's kernel interface (1..15 characters, none that the
+// kernel or DPDK's devargs would take apart); *why says what is wrong.
+bool kernel_port_name_ok(std::string_view name, std::string* why);
+
 struct RuntimeOptions {
   std::string eal_args;  // passed through to rte_eal_init, after the program name
   uint16_t port_id = 0;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
+  // Kernel interface name of the exception path's tap; empty: no exception path (frames for
+  // the kernel are freed and counted as not_ours).
+  std::string kernel_port;
   LcoreOptions lcore;  // template for every polling lcore; id is filled in per lcore
 };
 
@@ -41,9 +57,12 @@ struct LcoreReport {
   unsigned lcore_id = 0;
   uint16_t queue = 0;
   uint64_t rx = 0, forwarded = 0, replied = 0, passed = 0, dropped = 0;
-  uint64_t tx_failed = 0;   // accepted for transmit but refused by a full TX ring
-  uint64_t not_ours = 0;    // kPassToKernel frames freed: there is no exception path yet
-  uint64_t iterations = 0;  // loop iterations, polled-empty ones included
+  uint64_t tx_failed = 0;    // accepted for transmit but refused by a full TX ring
+  uint64_t not_ours = 0;     // kPassToKernel frames freed: there is no exception path
+  uint64_t to_kernel = 0;    // kPassToKernel frames handed to the exception path
+  uint64_t from_kernel = 0;  // frames the kernel sent on the exception path, sent out of the port
+  uint64_t steered = 0;      // frames handed to the lcore owning their flow (multi-queue)
+  uint64_t iterations = 0;   // loop iterations, polled-empty ones included
 };
 
 // What one polling lcore is doing, readable while it runs (the metrics thread's view). Every
@@ -59,6 +78,9 @@ struct LcoreLive {
   const Counter* tx_failed = nullptr;
   const Counter* not_ours = nullptr;
   const Conntrack* conntrack = nullptr;  // size() only: a racy but harmless read
+  const Counter* to_kernel = nullptr;    // exception path, both ways (zero without one)
+  const Counter* from_kernel = nullptr;
+  const Counter* steered = nullptr;  // frames handed to the lcore owning their flow
 };
 
 class EalRuntime {
@@ -98,12 +120,16 @@ class EalRuntime {
   const NodeConfig& node() const { return node_; }
   uint16_t queues() const { return queues_; }
   std::string port_name() const;
+  // The exception path's tap port, when RuntimeOptions::kernel_port asked for one.
+  bool has_kernel_port() const { return kernel_started_; }
+  uint16_t kernel_port_id() const { return kport_; }
   const std::vector<LcoreReport>& reports() const { return reports_; }
 
  private:
   struct Poller;
   static int poll_loop(void* arg);
   bool configure_port(const RuntimeOptions& o, std::string* error);
+  bool create_kernel_port(const RuntimeOptions& o, uint16_t queues, std::string* error);
 
   std::vector<std::string> argv_storage_;  // EAL may keep pointers into argv
   bool eal_ready_ = false;
@@ -111,6 +137,13 @@ class EalRuntime {
   bool port_configured_ = false;
   uint16_t port_ = 0;
   uint16_t queues_ = 0;
+  bool kernel_created_ = false;  // the tap vdev exists (rte_vdev_uninit on shutdown)
+  bool kernel_configured_ = false;
+  bool kernel_started_ = false;
+  uint16_t kport_ = 0;
+  uint16_t kernel_queues_ = 0;
+  std::string kernel_vdev_;
+  rte_device* kernel_device_ = nullptr;
   rte_mempool* pool_ = nullptr;
   NodeConfig node_;
   std::unique_ptr<Rcu<ServiceTable>> tables_;
@@ -119,6 +152,7 @@ class EalRuntime {
   uint64_t tsc_hz_ = 1;
   uint64_t ns_per_tsc_q32_ = 0;
   std::vector<std::unique_ptr<Poller>> pollers_;
+  std::vector<rte_ring*> inboxes_;  // steering rings, one per lcore when there are several
   std::vector<LcoreReport> reports_;
 };
 

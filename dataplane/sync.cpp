@@ -85,6 +85,67 @@ std::optional<uint32_t> parse_ipv4(std::string_view s) {
   return ip;
 }
 
+std::vector<HealthCheckSpec> health_checks(std::span<const ObjectRef> services,
+                                           std::span<const ObjectRef> slices,
+                                           const std::string& node_name,
+                                           std::vector<std::string>* problems) {
+  std::map<std::string, HealthCheckSpec> wanted;  // by "ns/name"
+  for (const ObjectRef& obj : services) {
+    if (!obj) continue;
+    const Json* meta = member(obj.get(), "metadata");
+    const Json* spec = member(obj.get(), "spec");
+    std::string ns = str(meta, "namespace", "default"), name = str(meta, "name");
+    if (name.empty() || str(spec, "externalTrafficPolicy") != "Local") continue;
+    std::string type = str(spec, "type", "ClusterIP");
+    if (type != "LoadBalancer" && type != "NodePort") continue;
+    const Json* hc = member(spec, "healthCheckNodePort");
+    if (!hc) continue;
+    auto port = int_in(hc, 1, 65535);
+    if (!port) {
+      if (problems)
+        problems->push_back(ns + "/" + name +
+                            ": healthCheckNodePort must be 1..65535: no health check");
+      continue;
+    }
+    wanted[ns + "/" + name] = {ns, name, static_cast<uint16_t>(*port), 0};
+  }
+  // Local endpoints, as kube-proxy counts them: ready ones on this node, each address once
+  // (an endpoint appears once per slice port set, and may be mid-move between two slices).
+  std::map<std::string, std::set<std::string>> local;
+  for (const ObjectRef& s : slices) {
+    if (!s || str(s.get(), "addressType") != "IPv4") continue;
+    const Json* meta = member(s.get(), "metadata");
+    std::string key = str(meta, "namespace", "default") + "/" +
+                      str(member(meta, "labels"), "kubernetes.io/service-name");
+    if (!wanted.count(key)) continue;
+    const Json* eps = member(s.get(), "endpoints");
+    if (!eps || !eps->is_array()) continue;
+    for (const Json& ep : *eps) {
+      if (node_name.empty() || str(&ep, "nodeName") != node_name) continue;
+      const Json* conds = member(&ep, "conditions");
+      bool ready = condition(conds, "ready").value_or(true);
+      bool term = condition(conds, "terminating").value_or(false);
+      const Json* addrs = member(&ep, "addresses");
+      if (!ready || term || !addrs || !addrs->is_array() || addrs->empty() ||
+          !(*addrs)[0].is_string())
+        continue;
+      local[key].insert((*addrs)[0].get<std::string>());
+    }
+  }
+  std::map<uint16_t, HealthCheckSpec> by_port;
+  for (auto& [key, hc] : wanted) {  // in name order: the first by name keeps a shared port
+    hc.local_endpoints = static_cast<uint32_t>(local[key].size());
+    auto [it, fresh] = by_port.emplace(hc.port, hc);
+    if (!fresh && problems)
+      problems->push_back(key + ": healthCheckNodePort " + std::to_string(hc.port) +
+                          " is already " + it->second.ns + "/" + it->second.name +
+                          "'s: no health check");
+  }
+  std::vector<HealthCheckSpec> out;
+  for (auto& [port, hc] : by_port) out.push_back(std::move(hc));
+  return out;
+}
+
 Translation Translator::translate(std::span<const ObjectRef> services,
                                   std::span<const ObjectRef> slices,
                                   std::span<const ObjectRef> nodes, uint64_t now_ns) {

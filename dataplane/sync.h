@@ -42,6 +42,23 @@ struct Translation {
 // "a.b.c.d" to a host-order address; nullopt for anything else (IPv6 included).
 std::optional<uint32_t> parse_ipv4(std::string_view s);
 
+// A Service this node must answer health checks for (kube-proxy's service health server):
+// externalTrafficPolicy Local with a spec.healthCheckNodePort, which the API server allocates
+// for such LoadBalancer Services.
+struct HealthCheckSpec {
+  std::string ns, name;
+  uint16_t port = 0;             // spec.healthCheckNodePort
+  uint32_t local_endpoints = 0;  // distinct ready, not terminating endpoints on this node
+  bool operator==(const HealthCheckSpec&) const = default;
+};
+
+// Every such Service, sorted by port. Two Services with one healthCheckNodePort: the first by
+// name keeps it, the other is reported in *problems (may be null).
+std::vector<HealthCheckSpec> health_checks(std::span<const ObjectRef> services,
+                                           std::span<const ObjectRef> slices,
+                                           const std::string& node_name,
+                                           std::vector<std::string>* problems);
+
 class Translator {
  public:
   explicit Translator(TranslateOptions options) : opts_(std::move(options)) {}

@@ -6,6 +6,10 @@
 //     table and publishes it through RCU. Forwarding never pauses for a rebuild.
 //   - the Controller's neighbour thread keeps next-hop MACs current (ARP gleaning, requests).
 //   - an HTTP server answers /metrics.
+//   - with --kernel-port, a tap owned by the runtime is the kernel's side of the port: the
+//     node address goes there, and the kernel gets what is not a Service's (ARP, ICMP, ssh).
+//   - the health-check server answers each externalTrafficPolicy Local Service's
+//     healthCheckNodePort on the node address, following the same views as the controller.
 // Without --kubeconfig, or while the API server cannot be reached, the data plane runs with the
 // table it has (empty at first) and the informers keep retrying.
 //
@@ -33,6 +37,8 @@
 #include "control/cmd/commands.h"
 #include "dataplane/controller.h"
 #include "dataplane/eal_runtime.h"
+#include "dataplane/health_check.h"
+#include "dataplane/kernel_port.h"
 
 namespace k8c::cmd {
 
@@ -45,6 +51,7 @@ struct DataplaneFlags {
   std::string metrics;
   std::string node_ip;  // IP or IP/PREFIX
   std::string gateway;
+  std::string kernel_port;
   std::vector<std::string> neighbours;  // IP=MAC
   std::string log_level = "info";
   uint16_t port_id = 0;
@@ -125,6 +132,14 @@ int run_dataplane(const DataplaneFlags& f) {
     copts.static_neighbours.push_back({dp::hton32(*ip), mac});
   }
 
+  if (!f.kernel_port.empty()) {
+    std::string why;
+    if (!dp::kernel_port_name_ok(f.kernel_port, &why))
+      return fail("--kernel-port " + f.kernel_port + ": " + why);
+    // The kernel owns the node address now: ARP and ICMP for it are its to answer.
+    copts.own_node_ip = false;
+  }
+
   std::shared_ptr<client::ApiClient> api;
   if (!f.kubeconfig.empty()) {
     std::string err;
@@ -141,13 +156,19 @@ int run_dataplane(const DataplaneFlags& f) {
     bool pending = false;
   };
   auto gate = std::make_shared<Gate>();
-  auto apply = [started](dp::Controller* c, const client::SyncView& view) {
+  auto health = std::make_shared<dp::HealthCheckServer>();
+  auto apply = [started, health, node](dp::Controller* c, const client::SyncView& view) {
     bool first = c->builds() == 0;
     if (c->rebuild(view.at(0), view.at(1), view.at(2)) && first)
       spdlog::info("dataplane: first service table from the API server {} ms after start",
                    std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started)
                        .count());
+    // Off the lcores, after the table: a health check never says "healthy" for endpoints the
+    // data plane does not forward to yet.
+    std::vector<std::string> problems;
+    health->update(c->node_ip(), dp::health_checks(view.at(0), view.at(1), node, &problems));
+    for (const auto& p : problems) spdlog::warn("dataplane health check: {}", p);
   };
   std::unique_ptr<client::ObjectSync> sync;
   if (api) {
@@ -186,6 +207,7 @@ int run_dataplane(const DataplaneFlags& f) {
   dp::RuntimeOptions opts;
   opts.eal_args = f.eal;
   opts.port_id = f.port_id;
+  opts.kernel_port = f.kernel_port;
   dp::EalRuntime rt;
   std::string error;
   // rte_eal_init pins this thread to the main lcore, and threads inherit their creator's
@@ -200,6 +222,16 @@ int run_dataplane(const DataplaneFlags& f) {
   }
   bool have_lcore_set =
       have_original && pthread_getaffinity_np(pthread_self(), sizeof lcore_set, &lcore_set) == 0;
+  if (rt.has_kernel_port() && copts.translate.node_ip) {
+    // Without a prefix the kernel knows no on-link subnet: it reaches everything through the
+    // gateway it is given (a route the operator adds).
+    unsigned len = copts.node_prefix_len ? copts.node_prefix_len : 32;
+    if (!dp::add_interface_address(f.kernel_port, copts.translate.node_ip, len, &error)) {
+      stop_sync();
+      rt.shutdown();
+      return fail("--kernel-port " + f.kernel_port + ": cannot give it the node address: " + error);
+    }
+  }
   if (have_lcore_set) pthread_setaffinity_np(pthread_self(), sizeof original, &original);
 
   dp::ControllerHooks hooks;
@@ -300,11 +332,19 @@ int run_dataplane(const DataplaneFlags& f) {
 
   if (watchdog.joinable()) watchdog.join();
   stop_sync();
+  health->stop();
   if (metrics) metrics->stop();
   controller.reset();
 
-  uint64_t rx = 0, fwd = 0, rep = 0, drop = 0, not_ours = 0, tx_failed = 0;
+  uint64_t rx = 0, fwd = 0, rep = 0, drop = 0, not_ours = 0, tx_failed = 0, to_kernel = 0,
+           from_kernel = 0;
   for (const auto& r : rt.reports()) {
+    to_kernel += r.to_kernel;
+    from_kernel += r.from_kernel;
+    if (rt.reports().size() > 1)
+      std::cout << "lcore " << r.lcore_id << " queue " << r.queue << ": rx " << r.rx
+                << ", forwarded " << r.forwarded << ", steered to other lcores " << r.steered
+                << ", iterations " << r.iterations << std::endl;
     rx += r.rx;
     fwd += r.forwarded;
     rep += r.replied;
@@ -315,7 +355,10 @@ int run_dataplane(const DataplaneFlags& f) {
   rt.shutdown();
   std::cout << "k8c dataplane stopped" << (g_stop.load() && duration_ns == 0 ? " on signal" : "")
             << ": rx " << rx << ", forwarded " << fwd << ", replied " << rep << ", dropped " << drop
-            << ", not ours " << not_ours << ", tx failed " << tx_failed << std::endl;
+            << ", not ours " << not_ours << ", tx failed " << tx_failed;
+  if (!f.kernel_port.empty())
+    std::cout << ", to kernel " << to_kernel << ", from kernel " << from_kernel;
+  std::cout << std::endl;
   return 0;
 }
 
@@ -419,6 +462,12 @@ Register reg([](CLI::App& app) {
                   "Next hop (resolved by ARP) for addresses off the --node-ip subnet");
   cmd->add_option("--neighbour,--neighbor", flags->neighbours,
                   "Static next hop IP=MAC (repeatable); wins over what ARP teaches");
+  cmd->add_option("--kernel-port", flags->kernel_port,
+                  "Kernel exception path: create a tap interface NAME with the port's MAC, put "
+                  "--node-ip on it, and hand it what is not a Service's (ARP, ICMP and other "
+                  "traffic for the node address); what the kernel sends on it leaves by the port. "
+                  "Off by default: the data plane then answers ARP and ping for the node address "
+                  "itself and drops the rest");
   cmd->add_option("--drain-timeout", flags->drain_timeout,
                   "Seconds a terminating endpoint keeps its existing flows")
       ->capture_default_str()

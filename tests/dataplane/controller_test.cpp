@@ -54,8 +54,8 @@ struct Fixture {
       return true;
     };
     h.lcores = [this] {
-      return std::vector<LcoreLive>{
-          {0, 0, &ctx.stats, &iterations, &busy, &busy, &total, &zero, &zero, &ctx.conntrack}};
+      return std::vector<LcoreLive>{{0, 0, &ctx.stats, &iterations, &busy, &busy, &total, &zero,
+                                     &zero, &ctx.conntrack, &zero, &zero, &zero}};
     };
     controller = std::make_unique<Controller>(std::move(o), std::move(h));
   }

@@ -45,5 +45,19 @@ TEST(SplitArgs, UnbalancedInputIsAnError) {
   EXPECT_EQ(split_error("abc\\"), "trailing backslash");
 }
 
+TEST(KernelPortName, InterfaceNamesTheKernelAndDevargsAccept) {
+  std::string why;
+  EXPECT_TRUE(kernel_port_name_ok("k8c0", &why));
+  EXPECT_TRUE(kernel_port_name_ok("dpdk0.kni-1_x", &why));
+  EXPECT_TRUE(kernel_port_name_ok(std::string(15, 'a'), &why));
+  EXPECT_FALSE(kernel_port_name_ok(std::string(16, 'a'), &why));
+  EXPECT_EQ(why, "an interface name has 1 to 15 characters");
+  EXPECT_FALSE(kernel_port_name_ok("", &why));
+  for (const char* bad : {"a,b", "a=b", "a/b", "a b", "a:b", "a\tb"}) {
+    EXPECT_FALSE(kernel_port_name_ok(bad, &why)) << bad;
+    EXPECT_NE(why.find("cannot contain"), std::string::npos) << why;
+  }
+}
+
 }  // namespace
 }  // namespace k8c::dp

@@ -48,6 +48,11 @@ expect_startup_error "kubeconfig that does not exist" "cannot read kubeconfig" \
   --kubeconfig "$WORK/missing.kubeconfig" --eal "$EAL_BASE --vdev=net_null0" --duration 1
 expect_startup_error "malformed --node-ip" "--node-ip 10.0.0.300: not an IPv4 address" \
   --node-ip 10.0.0.300 --eal "$EAL_BASE --vdev=net_null0" --duration 1
+expect_startup_error "--kernel-port name with a comma" \
+  "--kernel-port k8c,0: an interface name cannot contain ','" \
+  --kernel-port k8c,0 --eal "$EAL_BASE --vdev=net_null0" --duration 1
+expect_startup_error "--kernel-port name too long" "an interface name has 1 to 15 characters" \
+  --kernel-port k8c-much-too-long-name --eal "$EAL_BASE --vdev=net_null0" --duration 1
 expect_startup_error "malformed --neighbour" "want IP=MAC" \
   --neighbour 10.0.0.5=zz --eal "$EAL_BASE --vdev=net_null0" --duration 1
 

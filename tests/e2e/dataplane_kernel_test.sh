@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Issue 3: the kernel exception path (--kernel-port) and healthCheckNodePort, with real traffic.
+#
+#   client ns (10.99.0.2) ─┐
+#   be1 ns (10.99.0.11) ───┴── bridge (lan ns) ── dp0 (node ns): k8c dataplane on net_af_packet
+#                                                  └─ k8c0: its tap, 10.99.0.1/24 (the kernel's)
+#
+# The data plane owns dp0; the node's kernel owns the node address 10.99.0.1 on the tap the data
+# plane creates. The node kernel never sees dp0's frames itself (a netdev ingress drop: DPDK's
+# af_packet socket reads them before that hook), so whatever the kernel answers reached it
+# through the data plane, and whatever it sends left through the data plane:
+#   - ping and a TCP server on the node address, from the client;
+#   - the kernel's own connections out (its ARP resolution included);
+#   - NodePorts next to all that (SNAT with the node address);
+#   - healthCheckNodePort of an externalTrafficPolicy Local LoadBalancer Service: 200 with local
+#     endpoints, 503 without, closed when the Service goes.
+source "$(dirname "$0")/lib.sh"
+
+command -v ethtool >/dev/null || { echo "ethtool is required (Debian package ethtool)"; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
+command -v nft >/dev/null || { echo "nft is required (Debian package nftables)"; exit 1; }
+[ -c /dev/net/tun ] || { echo "/dev/net/tun is required for the tap"; exit 1; }
+
+ID=$$
+NODE=k8c-node-$ID LAN=k8c-lan-$ID CLI=k8c-cli-$ID BE=k8c-be1-$ID
+NSES=("$NODE" "$LAN" "$CLI" "$BE")
+PREFIX=k8c-kernel-$ID
+DP_PID=""
+WATCHDOG=""
+
+teardown() {
+  if [ -n "$WATCHDOG" ]; then
+    pkill -P "$WATCHDOG" 2>/dev/null || true
+    kill "$WATCHDOG" 2>/dev/null || true
+  fi
+  [ -n "$DP_PID" ] && kill -TERM "$DP_PID" 2>/dev/null || true
+  for ns in "${NSES[@]}"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done
+  done
+  sleep 0.3
+  for ns in "${NSES[@]}"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+  done
+  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "/var/run/dpdk/$PREFIX"
+  cleanup
+}
+trap teardown EXIT
+( sleep 240 >/dev/null 2>&1; echo "dataplane_kernel_test: timed out"; kill -TERM $ID ) &
+WATCHDOG=$!
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+
+cat >"$WORK/server.py" <<'PYEOF'
+# An HTTP server answering "<name> <peer address>" on every GET.
+import http.server
+import sys
+
+name, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{name} {self.client_address[0]}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer((host, port), Handler).serve_forever()
+PYEOF
+cat >"$WORK/ping.py" <<'PYEOF'
+# One ICMP echo request over a raw socket (no ping binary needed); prints "reply from HOST".
+import socket
+import sys
+import time
+
+host = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(2)
+body = b"\x08\x00\x00\x00\x4b\x38\x00\x01" + b"k8c-ping"
+total = sum(int.from_bytes(body[i:i + 2], "big") for i in range(0, len(body), 2))
+total = (total & 0xffff) + (total >> 16)
+csum = ~((total & 0xffff) + (total >> 16)) & 0xffff
+s.sendto(body[:2] + csum.to_bytes(2, "big") + body[4:], (host, 0))
+deadline = time.time() + 2
+while time.time() < deadline:
+    try:
+        data, addr = s.recvfrom(2048)
+    except socket.timeout:
+        break
+    icmp = data[(data[0] & 0x0f) * 4:]
+    if icmp[0] == 0 and icmp[4:6] == b"\x4b\x38":
+        print("reply from", addr[0])
+        break
+PYEOF
+
+# --- topology ---------------------------------------------------------------------------------
+for ns in "${NSES[@]}"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
+in_ns "$LAN" ip link add br0 type bridge
+in_ns "$LAN" ip link set br0 up
+port() {  # port NS IFACE MAC PEER
+  ip link add "$2" netns "$1" address "$3" type veth peer name "p$4" netns "$LAN"
+  in_ns "$LAN" ip link set "p$4" master br0 up
+  offloads_off "$LAN" "p$4"
+  in_ns "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+  offloads_off "$1" "$2"
+  in_ns "$1" ip link set "$2" up
+}
+port "$NODE" dp0 02:00:00:00:00:01 dp
+in_ns "$NODE" ip link set dp0 arp off
+in_ns "$NODE" nft add table netdev k8c
+in_ns "$NODE" nft add chain netdev k8c dp0 "{ type filter hook ingress device dp0 priority 0; policy drop; }"
+port "$CLI" eth0 02:00:00:00:00:02 cli
+in_ns "$CLI" ip addr add 10.99.0.2/24 dev eth0
+port "$BE" eth0 02:00:00:00:00:11 be1
+in_ns "$BE" ip addr add 10.99.0.11/24 dev eth0
+in_ns "$BE" ip route add 10.99.0.2/32 via 10.99.0.1  # replies of Local flows return through the node
+ip netns exec "$BE" python3 "$WORK/server.py" be1 10.99.0.11 8080 >"$WORK/be1.log" 2>&1 &
+# The node's own server: on every address, so it is up before the tap exists.
+ip netns exec "$NODE" python3 "$WORK/server.py" node-kernel 0.0.0.0 9000 >"$WORK/node.log" 2>&1 &
+
+# --- control plane, in the node namespace ------------------------------------------------------
+mkdir -p "$WORK/data"
+ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:0 \
+  >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER_PID=$!
+wait_until 60 grep -q "listening on" "$WORK/server.out" ||
+  { echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; }
+export KUBECONFIG="$WORK/data/admin.kubeconfig"
+kc() { in_ns "$NODE" timeout 60 kubectl "$@"; }
+
+slice() {  # slice NODE-NAME: web-local's slice, its one endpoint on NODE-NAME
+  cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-local-1, labels: {kubernetes.io/service-name: web-local}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: [10.99.0.11], conditions: {ready: true, serving: true, terminating: false}, nodeName: $1}
+EOF
+}
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web-local}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.100.11
+  externalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30081}]
+EOF
+slice node-1 | kc apply -f - >/dev/null
+HC=$(kc get service web-local -o jsonpath='{.spec.healthCheckNodePort}')
+if [ -n "$HC" ] && [ "$HC" -gt 0 ]; then pass "the API server allocated healthCheckNodePort $HC"; else
+  fail "no healthCheckNodePort on an externalTrafficPolicy Local LoadBalancer: '$HC'"; fi
+
+cli_curl() { in_ns "$CLI" curl -sS --max-time 5 "$@"; }
+# Before the data plane runs, nothing answers for the node address: what answers later came
+# through the exception path.
+if cli_curl --max-time 2 http://10.99.0.1:9000/ >/dev/null 2>&1; then
+  fail "the node's server answered before the data plane ran (the test topology leaks)"
+else
+  pass "without the data plane the node address is unreachable"
+fi
+
+# --- the data plane ---------------------------------------------------------------------------
+ip netns exec "$NODE" "$K8C" dataplane --kubeconfig "$KUBECONFIG" --node-name node-1 \
+  --node-ip 10.99.0.1/24 --kernel-port k8c0 --metrics 127.0.0.1:0 \
+  --eal "-l 0 --no-pci --no-huge -m 256 --file-prefix $PREFIX --vdev=net_af_packet0,iface=dp0" \
+  >"$WORK/dp.out" 2>&1 &
+DP_PID=$!
+if ! wait_until 30 grep -q "metrics on http" "$WORK/dp.out"; then
+  echo "data plane did not start"; cat "$WORK/dp.out"; exit 1
+fi
+expect_contains "the tap carries the node address" "inet 10.99.0.1/24" in_ns "$NODE" ip -4 addr show k8c0
+expect_contains "the tap has the port's MAC" "02:00:00:00:00:01" in_ns "$NODE" ip link show k8c0
+
+expect_contains "ping to the node address is answered by the kernel" "reply from 10.99.0.1" \
+  in_ns "$CLI" python3 "$WORK/ping.py" 10.99.0.1
+expect_contains "TCP to the node's own server, through the data plane's port" "node-kernel 10.99.0.2" \
+  cli_curl --retry 3 --retry-delay 1 --retry-all-errors http://10.99.0.1:9000/
+expect_contains "the kernel's own connections out (its ARP included) leave by the port" \
+  "be1 10.99.0.1" in_ns "$NODE" curl -sS --max-time 5 http://10.99.0.11:8080/
+expect_contains "a NodePort next to the kernel's traffic" "be1 10.99.0.2" \
+  cli_curl --retry 3 --retry-delay 1 --retry-all-errors http://10.99.0.1:30081/
+
+# --- healthCheckNodePort -------------------------------------------------------------------------
+hc_status() { in_ns "$CLI" curl -s -o "$WORK/hc.body" -w '%{http_code}' --max-time 3 "http://10.99.0.1:$HC/healthz"; }
+hc_is() { [ "$(hc_status)" = "$1" ]; }
+if wait_until 20 hc_is 200; then pass "healthCheckNodePort: 200 with a local endpoint"; else
+  fail "healthCheckNodePort: $(hc_status) instead of 200"; tail -n 5 "$WORK/dp.out" | sed 's/^/    /'; fi
+body=$(tr -d '\n\t ' <"$WORK/hc.body")
+expect_eq "healthCheckNodePort body as kube-proxy's" \
+  '{"service":{"namespace":"default","name":"web-local"},"localEndpoints":1,"serviceProxyHealthy":true}' \
+  "$body"
+slice node-2 | kc apply -f - >/dev/null   # the endpoint moves to another node
+if wait_until 20 hc_is 503; then pass "healthCheckNodePort: 503 once no endpoint is local"; else
+  fail "healthCheckNodePort: $(hc_status) instead of 503"; fi
+expect_contains "503 body counts no local endpoint" '"localEndpoints": 0' cat "$WORK/hc.body"
+kc delete service web-local >/dev/null
+if wait_until 20 bash -c "! ip netns exec $CLI curl -s --max-time 2 http://10.99.0.1:$HC/ >/dev/null"; then
+  pass "healthCheckNodePort closes when the Service goes"
+else
+  fail "healthCheckNodePort still answers after the Service was deleted"
+fi
+
+kill -TERM "$DP_PID"; wait "$DP_PID" 2>/dev/null || true
+DP_PID=""
+last=$(grep "stopped" "$WORK/dp.out" || true)
+to_k=$(sed -n 's/.*to kernel \([0-9]*\).*/\1/p' <<<"$last")
+from_k=$(sed -n 's/.*from kernel \([0-9]*\).*/\1/p' <<<"$last")
+if [ "${to_k:-0}" -gt 0 ] && [ "${from_k:-0}" -gt 0 ]; then
+  pass "frames went both ways through the exception path ($to_k to the kernel, $from_k from it)"
+else
+  fail "exception path counters: $last"
+fi
+check "the tap is gone with the data plane" bash -c "! ip netns exec $NODE ip link show k8c0"
+finish
