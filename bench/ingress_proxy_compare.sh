@@ -13,12 +13,20 @@
 #   nothing about the proxy.
 #
 # Cores: the proxy under test runs on CPU 0; wrk and the backend share CPU 1.
+#
+# Besides req/s and latency, each run reports the CPU time the proxy's processes (all threads and
+# worker processes) used and requests per proxy CPU second ("req/s per proxy core"): with one
+# core for wrk and the backend together, the load side may be what limits req/s, and the CPU a
+# proxy needs per request is then the comparison that measures the proxy.
+# ROUNDS=N (default 1) measures each proxy N times, interleaved, and reports the median round.
+# PERF_OUT=FILE records a `perf record -e cpu-clock -g` profile of k8c during its HTTP run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 K8C=${1:-$ROOT/build/release/k8c}
 DURATION=${2:-10}
 CONNS=${3:-50}
+ROUNDS=${ROUNDS:-1}
 PROXY_CPU=0
 LOAD_CPU=1
 for tool in nginx haproxy wrk openssl kubectl python3 taskset; do
@@ -92,7 +100,9 @@ events { worker_connections 8192; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
+  # Upstream connections live as long as in HAProxy and k8c (nginx's default closes one every
+  # 1000 requests).
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; keepalive_requests 1000000; }
   ssl_certificate $WORK/tls.crt;
   ssl_certificate_key $WORK/tls.key;
   ssl_protocols TLSv1.2 TLSv1.3;
@@ -120,10 +130,18 @@ EOF
 } >"$WORK/nginx/nginx.conf"
 taskset -c $PROXY_CPU nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
 PIDS+=($!)
+NGX_PID=$!
 
 # ---- HAProxy ----
+# The 100 host/path rules are one map lookup (a prefix tree over "host/path"), as nginx finds a
+# server by name and then a location: one `use_backend` evaluation per request, not 200 ACLs.
+# Like nginx's `location /pN`, "hN.bench.test/pN" is a string prefix. No `log` line: no logging.
 HAP_HTTP=$(free_port)
 HAP_HTTPS=$(free_port)
+{
+  for i in $(seq 0 $((HOSTS - 1))); do echo "h$i.bench.test/p$i be"; done
+  echo "localhost/p0 be"
+} >"$WORK/haproxy-routes.map"
 {
   cat <<EOF
 global
@@ -137,18 +155,15 @@ defaults
   timeout connect 5s
   timeout client 60s
   timeout server 60s
+  timeout http-keep-alive 60s
   option http-keep-alive
   option forwardfor
 frontend fe
   bind 127.0.0.1:$HAP_HTTP
   bind 127.0.0.1:$HAP_HTTPS ssl crt $WORK/tls.pem
-  http-request set-var(txn.host) req.hdr(host),field(1,:),lower
-EOF
-  for i in $(seq 0 $((HOSTS - 1))); do
-    echo "  use_backend be if { var(txn.host) -m str h$i.bench.test } { path /p$i } || { var(txn.host) -m str h$i.bench.test } { path_beg /p$i/ }"
-  done
-  echo "  use_backend be if { var(txn.host) -m str localhost } { path_beg /p0 }"
-  cat <<EOF
+  http-request set-var(txn.path) path
+  http-request set-var(txn.route) req.hdr(host),field(1,:),lower,concat(,txn.path)
+  use_backend %[var(txn.route),map_beg($WORK/haproxy-routes.map,notfound)]
   default_backend notfound
 backend notfound
   http-request return status 404
@@ -160,6 +175,7 @@ EOF
 haproxy -c -f "$WORK/haproxy.cfg" >/dev/null
 taskset -c $PROXY_CPU haproxy -f "$WORK/haproxy.cfg" -db &
 PIDS+=($!)
+HAP_PID=$!
 
 # ---- k8c: a server holding 100 Ingresses, and the ingress following it ----
 mkdir -p "$WORK/k8c"
@@ -214,6 +230,7 @@ taskset -c $PROXY_CPU "$K8C" ingress --kubeconfig "$KUBECONFIG" --threads 1 --ac
   --listen-http "127.0.0.1:$K8C_HTTP" --listen-https "127.0.0.1:$K8C_HTTPS" --log-level warn \
   >"$WORK/k8c/ingress.out" 2>"$WORK/k8c/ingress.err" &
 PIDS+=($!)
+K8C_PID=$!
 
 for p in $NGX_HTTP $NGX_HTTPS $HAP_HTTP $HAP_HTTPS $K8C_HTTP $K8C_HTTPS; do wait_port "$p"; done
 
@@ -228,35 +245,102 @@ for proxy in "nginx $NGX_HTTP" "haproxy $HAP_HTTP" "k8c $K8C_HTTP"; do
     { echo "$1 routes a path the host does not have"; exit 1; }
 done
 
+# The requests are formatted once per wrk thread, so the load side spends its time sending them.
 cat >"$WORK/hosts.lua" <<EOF
+local reqs = {}
 local i = 0
+init = function(args)
+  for n = 0, $HOSTS - 1 do
+    reqs[n] = wrk.format("GET", "/p" .. n .. "/x", {Host = "h" .. n .. ".bench.test"})
+  end
+end
 request = function()
   i = (i + 1) % $HOSTS
-  return wrk.format("GET", "/p" .. i .. "/x", {Host = "h" .. i .. ".bench.test"})
+  return reqs[i]
 end
 EOF
 
-# run NAME URL [wrk args...]: prints "req/s p50 p99 errors"
+# CPU time (user + system, clock ticks) of a process and its children, all threads included.
+TICKS=$(getconf CLK_TCK)
+proc_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+# Busy and total ticks of one CPU, from /proc/stat (every process on it, not only the load).
+cpu_ticks() {
+  awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+
+# run PID URL [wrk args...]: prints "req/s p50 p99 requests proxy_cpu_s per_core load_busy% errors"
 run() {
-  local out
-  out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${@:2}" "$1" 2>&1)
+  local pid=$1 out
+  local t0 l0 lt0 t1 l1 lt1
+  t0=$(proc_ticks "$pid")
+  read -r l0 lt0 <<<"$(cpu_ticks $LOAD_CPU)"
+  local perf_pid=
+  if [ -n "${PERF_OUT:-}" ] && [ "$pid" = "$K8C_PID" ] && [ "$2" = "http://127.0.0.1:$K8C_HTTP/" ]; then
+    perf record -q -e cpu-clock -g -p "$pid" -o "$PERF_OUT" -- sleep "$DURATION" 2>/dev/null &
+    perf_pid=$!
+  fi
+  out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${@:3}" "$2" 2>&1)
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  t1=$(proc_ticks "$pid")
+  read -r l1 lt1 <<<"$(cpu_ticks $LOAD_CPU)"
   echo "$out" >>"$WORK/wrk.log"
-  local rps p50 p99 errors
+  local rps p50 p99 reqs errors cpu per_core load
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-  echo "${rps:-0} ${p50:-?} ${p99:-?} ${errors:-none}"
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out" | tr ' ' '_')
+  cpu=$(awk -v t=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz}')
+  per_core=$(awk -v r="${reqs:-0}" -v t=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.0f", t ? r * hz / t : 0}')
+  load=$(awk -v b=$((l1 - l0)) -v t=$((lt1 - lt0)) 'BEGIN {printf "%.0f%%", t ? 100 * b / t : 0}')
+  echo "${rps:-0} ${p50:-?} ${p99:-?} ${reqs:-0} $cpu $per_core $load ${errors:-none}"
 }
 
-printf "%-8s | %-32s | %-32s\n" "" "HTTP, 100 hosts" "TLS (one host)"
-printf "%-8s | %10s %9s %9s   | %10s %9s %9s\n" proxy "req/s" p50 p99 "req/s" p50 p99
-for proxy in "k8c $K8C_HTTP $K8C_HTTPS" "nginx $NGX_HTTP $NGX_HTTPS" "haproxy $HAP_HTTP $HAP_HTTPS"; do
-  set -- $proxy
-  read -r h_rps h_p50 h_p99 h_err <<<"$(run "http://127.0.0.1:$2/" -s "$WORK/hosts.lua")"
-  read -r t_rps t_p50 t_p99 t_err <<<"$(run "https://localhost:$3/p0/x")"
-  printf "%-8s | %10s %9s %9s   | %10s %9s %9s\n" "$1" "$h_rps" "$h_p50" "$h_p99" "$t_rps" "$t_p50" "$t_p99"
-  [ "$h_err" = none ] || echo "         HTTP errors: $h_err"
-  [ "$t_err" = none ] || echo "         TLS errors: $t_err"
+# ROUNDS runs of every proxy, interleaved (k8c, nginx, HAProxy, k8c, ...) so that a noisy
+# neighbour hits all three alike; each proxy's reported row is its median round by req/s per
+# proxy core.
+declare -A R
+for round in $(seq 1 "$ROUNDS"); do
+  for proxy in "k8c $K8C_PID $K8C_HTTP $K8C_HTTPS" "nginx $NGX_PID $NGX_HTTP $NGX_HTTPS" \
+    "haproxy $HAP_PID $HAP_HTTP $HAP_HTTPS"; do
+    set -- $proxy
+    R[$1,http,$round]=$(run "$2" "http://127.0.0.1:$3/" -s "$WORK/hosts.lua")
+    R[$1,tls,$round]=$(run "$2" "https://localhost:$4/p0/x")
+  done
 done
-echo "(wrk -t1 -c$CONNS -d${DURATION}s; proxies on CPU $PROXY_CPU, wrk and backend on CPU $LOAD_CPU; $(basename "$K8C") = $K8C)"
+for name in k8c nginx haproxy; do
+  for kind in http tls; do
+    R[$name,$kind]=$(for round in $(seq 1 "$ROUNDS"); do echo "${R[$name,$kind,$round]}"; done |
+      sort -n -k6 | sed -n "$(((ROUNDS + 1) / 2))p")
+  done
+done
+
+# "req/s per proxy core" is requests divided by the CPU seconds the proxy's processes used during
+# the run: what one fully busy core of that proxy would serve. It measures the proxy even when
+# the load side (wrk and the backend sharing one core) is what limits req/s; "load CPU" says
+# how busy that core was (near 100% with a quiet machine: req/s is the load side's limit, not
+# the proxy's; other processes on the machine count too).
+for kind in http tls; do
+  [ $kind = http ] && echo "HTTP, 100 hosts" || echo "TLS (one host)"
+  printf "  %-8s %10s %9s %9s %10s %14s %10s\n" proxy "req/s" p50 p99 "proxy CPU" "req/s per core" "load CPU"
+  for name in k8c nginx haproxy; do
+    read -r rps p50 p99 reqs cpu per_core load errors <<<"${R[$name,$kind]}"
+    printf "  %-8s %10s %9s %9s %9ss %14s %10s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "$per_core" "$load"
+    [ "$errors" = none ] || echo "           errors: ${errors//_/ }"
+  done
+  read -r k_rps _ _ _ _ k_core _ <<<"${R[k8c,$kind]}"
+  for other in nginx haproxy; do
+    read -r o_rps _ _ _ _ o_core _ <<<"${R[$other,$kind]}"
+    awk -v a="$k_rps" -v b="$o_rps" -v c="$k_core" -v d="$o_core" -v o="$other" \
+      'BEGIN {printf "  k8c/%-8s req/s %.2fx   req/s per proxy core %.2fx\n", o, b ? a / b : 0, d ? c / d : 0}'
+  done
+done
+echo "(wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS round(s); proxies on CPU $PROXY_CPU, wrk and backend on CPU $LOAD_CPU; $(basename "$K8C") = $K8C)"
