@@ -78,12 +78,13 @@ YAML
 }
 
 # start_dataplane NETNS VDEV: k8c dataplane on lcore 1, backends' MACs given statically (the
-# backends are addresses on the wire, not hosts: nothing would answer ARP for them).
+# backends are addresses on the wire, not hosts: nothing would answer ARP for them). DP_ARGS
+# adds flags (e.g. DP_ARGS="--idle-sleep-us 20").
 start_dataplane() {
   local ns=$1 vdev=$2 neigh=()
   for i in 0 1 2; do neigh+=(--neighbour "${BACKENDS[$i]}=${BACKEND_MACS[$i]}"); done
   ip netns exec "$ns" "$K8C" dataplane --kubeconfig "$KUBECONFIG" --node-name node-1 \
-    --node-ip $NODE_IP/24 "${neigh[@]}" --metrics 127.0.0.1:0 --log-level warn \
+    --node-ip $NODE_IP/24 "${neigh[@]}" --metrics 127.0.0.1:0 --log-level warn ${DP_ARGS:-} \
     --eal "-l 1 --no-pci --no-huge -m 256 --file-prefix $DP_PREFIX --vdev=$vdev" \
     >"$WORK/dp.out" 2>&1 &
   DP_PID=$!

@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -227,7 +228,8 @@ struct EalRuntime::Poller {
   // multiply instead of a division.
   uint64_t ns_per_tsc_q32 = 0;
   Counter tx_failed, not_ours, iterations, busy_iterations, busy_cycles, total_cycles;
-  Counter to_kernel, from_kernel, steered;
+  Counter to_kernel, from_kernel, steered, idle_sleeps;
+  uint64_t idle_sleep_ns = 0;  // RuntimeOptions::idle_sleep_us
   // Frames other lcores received for flows this one owns (multi-queue only; else null).
   rte_ring* inbox = nullptr;
   std::vector<rte_ring*> inboxes;  // every lcore's, by lcore index
@@ -257,6 +259,8 @@ int EalRuntime::poll_loop(void* arg) {
   const unsigned lcores = static_cast<unsigned>(p.inboxes.size());
   rte_mbuf* handoff[kMaxSteerLcores][kBurst];
   uint16_t nhandoff[kMaxSteerLcores] = {};
+  // Short sleeps must be short: the default 50 us timer slack would stretch a 5 us one tenfold.
+  if (p.idle_sleep_ns) prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   for (;;) {
     uint64_t tsc = rte_rdtsc();
     if (p.stop->load(std::memory_order_relaxed) || tsc >= end) break;
@@ -361,10 +365,11 @@ int EalRuntime::poll_loop(void* arg) {
       p.busy_iterations.add(1);
       p.busy_cycles.add(rte_rdtsc() - tsc);
     }
+    uint16_t k = 0;
     if (p.kernel && (nic_n < kBurst || p.iterations.get() % kKernelPollEvery == 0)) {
       // What the kernel sends on the tap (its ARP requests and answers, ICMP, TCP from the node
       // address) leaves by the NIC port as it is: the kernel resolved its own next hop.
-      uint16_t k = rte_eth_rx_burst(p.kport, p.queue, kernel, kBurst);
+      k = rte_eth_rx_burst(p.kport, p.queue, kernel, kBurst);
       if (k) {
         uint16_t sent = rte_eth_tx_burst(p.port, p.queue, kernel, k);
         p.from_kernel.add(sent);
@@ -378,6 +383,13 @@ int EalRuntime::poll_loop(void* arg) {
     ctx.neighbours = nullptr;
     p.tables->quiescent(reader);  // nothing read from the tables survives this point
     p.neighbours->quiescent(reader);
+    if (p.idle_sleep_ns && n == 0 && k == 0) {
+      // Idle: give the CPU away for a moment (after the quiescent point, so no RCU writer
+      // waits for the sleep). The ring fills meanwhile; the next poll takes a full burst.
+      timespec ts{0, static_cast<long>(p.idle_sleep_ns)};
+      nanosleep(&ts, nullptr);
+      p.idle_sleeps.add(1);
+    }
   }
   p.tables->offline(reader);
   p.neighbours->offline(reader);
@@ -614,6 +626,7 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
     p->queue = i;
     p->kernel = kernel_started_ && i < kernel_queues_;
     p->kport = kport_;
+    p->idle_sleep_ns = uint64_t{o.idle_sleep_us} * 1000;
     if (q > 1) {
       p->inbox = inboxes_[i];
       p->inboxes = inboxes_;
@@ -739,7 +752,7 @@ void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
     reports_.push_back({p.lcore_id, p.queue, s.rx_packets.get(), s.forwarded.get(), s.replied.get(),
                         s.passed.get(), s.total_drops(), p.tx_failed.get(), p.not_ours.get(),
                         p.to_kernel.get(), p.from_kernel.get(), p.steered.get(),
-                        p.iterations.get()});
+                        p.idle_sleeps.get(), p.iterations.get()});
   }
 }
 

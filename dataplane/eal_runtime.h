@@ -49,6 +49,10 @@ struct RuntimeOptions {
   // Kernel interface name of the exception path's tap; empty: no exception path (frames for
   // the kernel are freed and counted as not_ours).
   std::string kernel_port;
+  // 0: the lcores busy-poll. N: an lcore whose poll found nothing (no frame from the port,
+  // another lcore or the kernel) sleeps N microseconds, leaving the CPU to what shares it: on a
+  // veth, the kernel's receive work that fills the very ring the lcore polls.
+  uint32_t idle_sleep_us = 0;
   LcoreOptions lcore;  // template for every polling lcore; id is filled in per lcore
 };
 
@@ -62,6 +66,7 @@ struct LcoreReport {
   uint64_t to_kernel = 0;    // kPassToKernel frames handed to the exception path
   uint64_t from_kernel = 0;  // frames the kernel sent on the exception path, sent out of the port
   uint64_t steered = 0;      // frames handed to the lcore owning their flow (multi-queue)
+  uint64_t idle_sleeps = 0;  // sleeps taken with RuntimeOptions::idle_sleep_us
   uint64_t iterations = 0;   // loop iterations, polled-empty ones included
 };
 

@@ -57,6 +57,7 @@ struct DataplaneFlags {
   uint16_t port_id = 0;
   double duration = 0;
   double drain_timeout = 30;
+  uint32_t idle_sleep_us = 0;
 };
 
 std::atomic<bool> g_stop{false};
@@ -208,6 +209,7 @@ int run_dataplane(const DataplaneFlags& f) {
   opts.eal_args = f.eal;
   opts.port_id = f.port_id;
   opts.kernel_port = f.kernel_port;
+  opts.idle_sleep_us = f.idle_sleep_us;
   dp::EalRuntime rt;
   std::string error;
   // rte_eal_init pins this thread to the main lcore, and threads inherit their creator's
@@ -345,6 +347,9 @@ int run_dataplane(const DataplaneFlags& f) {
       std::cout << "lcore " << r.lcore_id << " queue " << r.queue << ": rx " << r.rx
                 << ", forwarded " << r.forwarded << ", steered to other lcores " << r.steered
                 << ", iterations " << r.iterations << std::endl;
+    if (f.idle_sleep_us)
+      std::cout << "lcore " << r.lcore_id << ": " << r.idle_sleeps << " idle sleeps of "
+                << f.idle_sleep_us << " us in " << r.iterations << " iterations" << std::endl;
     rx += r.rx;
     fwd += r.forwarded;
     rep += r.replied;
@@ -468,6 +473,12 @@ Register reg([](CLI::App& app) {
                   "traffic for the node address); what the kernel sends on it leaves by the port. "
                   "Off by default: the data plane then answers ARP and ping for the node address "
                   "itself and drops the rest");
+  cmd->add_option("--idle-sleep-us", flags->idle_sleep_us,
+                  "0: the lcores busy-poll. N: an lcore that found nothing to do sleeps N "
+                  "microseconds, leaving its CPU to the kernel work that shares it (veth, "
+                  "af_packet); costs up to N us of latency after an idle moment")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   cmd->add_option("--drain-timeout", flags->drain_timeout,
                   "Seconds a terminating endpoint keeps its existing flows")
       ->capture_default_str()
