@@ -1,5 +1,5 @@
-// Watch streams: newline-delimited JSON events over a chunked response. The object bytes of an
-// event are the watch cache's shared encoding; only the small envelope is written per watcher.
+// Watch streams: newline-delimited JSON events over a chunked response. The events of one
+// delivery round are written as one chunk.
 #include "common/log.h"
 #include "control/api/selector.h"
 #include "control/api/table.h"
@@ -13,6 +13,9 @@ namespace {
 // A watcher that cannot keep up is dropped; its client relists and watches again, as with
 // Kubernetes' watch cache.
 constexpr size_t kMaxPendingBytes = 64 * 1024 * 1024;
+// Events gathered into one chunk at most, so a long initial list or a burst streams out in
+// pieces instead of being held back whole.
+constexpr size_t kFlushBytes = 64 * 1024;
 
 store::Bytes shared(std::string s) {
   return std::make_shared<const std::string>(std::move(s));
@@ -47,10 +50,8 @@ struct WatchStream {
   bool ended = false;
   std::unique_ptr<store::CacheWatch> handle;
 
-  // Caller holds mu.
-  void send(const char* type, const store::Bytes& bytes) {
-    if (ended) return;
-    auto& w = call->responder;
+  // Appends the event's line to `out`, or nothing when the filter rejects it. Caller holds mu.
+  void encode(std::string& out, const char* type, const store::Bytes& bytes) {
     if (filter.active() || table) {
       Json obj = Json::parse(*bytes);
       if (!filter.matches(obj)) return;
@@ -59,13 +60,25 @@ struct WatchStream {
         ev["object"] =
             api::to_table(*call->kind, {&obj}, call->param("includeObject", "Metadata"),
                           {{"resourceVersion", get_string(obj, {"metadata", "resourceVersion"})}});
-        w->write_chunk(shared(ev.dump() + "\n"));
-        return check_backlog();
+        out += ev.dump();
+        out += '\n';
+        return;
       }
     }
-    w->write_chunk(envelope_open(type));
-    w->write_chunk(metadata ? shared(partial_object_metadata(*bytes)) : bytes);
-    w->write_chunk(envelope_close());
+    out += *envelope_open(type);
+    if (metadata)
+      out += partial_object_metadata(*bytes);
+    else
+      out += *bytes;
+    out += *envelope_close();
+  }
+
+  // Writes the lines gathered in `out` as one chunk: one hand-off to the connection and one TLS
+  // record for a whole delivery round, rather than three of each per event. Caller holds mu.
+  void flush(std::string& out) {
+    if (ended || out.empty()) return;
+    call->responder->write_chunk(shared(std::move(out)));
+    out.clear();
     check_backlog();
   }
 
@@ -133,7 +146,12 @@ void ApiServer::Impl::watch(const CallPtr& c) {
   if (initial) {
     // Without a resourceVersion, a watch starts with the current state as ADDED events.
     if (rv.empty()) cache.wait_for(store.revision(), std::chrono::seconds(5));
-    for (const auto& o : cache.list(prefix, &after)) ws->send("ADDED", o.bytes);
+    std::string out;
+    for (const auto& o : cache.list(prefix, &after)) {
+      ws->encode(out, "ADDED", o.bytes);
+      if (out.size() >= kFlushBytes) ws->flush(out);
+    }
+    ws->flush(out);
   }
   ws->last_revision = after;
   std::weak_ptr<WatchStream> weak = ws;
@@ -143,13 +161,17 @@ void ApiServer::Impl::watch(const CallPtr& c) {
         auto ws = weak.lock();
         if (!ws) return;
         std::lock_guard lock(ws->mu);
+        if (ws->ended) return;
+        std::string out;
         for (const auto& e : events) {
           const char* type = e.type == store::Event::Type::remove ? "DELETED"
                              : e.created                          ? "ADDED"
                                                                   : "MODIFIED";
-          ws->send(type, e.object.bytes);
+          ws->encode(out, type, e.object.bytes);
           ws->last_revision = e.object.mod_revision;
+          if (out.size() >= kFlushBytes) ws->flush(out);
         }
+        ws->flush(out);
       },
       [weak, after](store::Errc err) {
         auto ws = weak.lock();
