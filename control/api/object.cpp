@@ -740,18 +740,126 @@ void apply_defaults(const Kind& kind, Json& obj) {
   }
 }
 
-void prune(const Schema& schema, Json& value, std::vector<std::string>* unknown,
-           const std::string& path) {
+namespace {
+
+// A field path that is spelled out only when an error needs it: validation visits every field
+// of every object written, and almost all of them are fine.
+struct LazyPath {
+  enum class Step { root, field, key, index };
+  const LazyPath* parent = nullptr;
+  Step step = Step::root;
+  std::string_view text;  // root: the whole path; field and key: the name
+  size_t i = 0;           // index
+
+  std::string str() const {
+    switch (step) {
+      case Step::root:
+        return std::string(text);
+      case Step::field:
+        return child(parent->str(), text);
+      case Step::key:
+        return key(parent->str(), text);
+      case Step::index:
+        return index(parent->str(), i);
+    }
+    return std::string(text);
+  }
+};
+
+void validate_walk(const Schema& schema, const Json& value, const LazyPath& path,
+                   FieldErrors& errs) {
+  if (value.is_null()) return;  // null decodes as the zero value: same as absent
+  switch (schema.type) {
+    case Type::any:
+      return;
+    case Type::object: {
+      if (!value.is_object()) return type_error(errs, path.str(), value, "object");
+      for (const auto& r : schema.required) {
+        auto it = value.find(r);
+        if (it == value.end() || it->is_null()) required(errs, child(path.str(), r));
+      }
+      for (const auto& [name, sub] : schema.properties) {
+        if (!sub) continue;
+        if (auto it = value.find(name); it != value.end())
+          validate_walk(*sub, *it, LazyPath{&path, LazyPath::Step::field, name}, errs);
+      }
+      return;
+    }
+    case Type::map:
+      if (!value.is_object()) return type_error(errs, path.str(), value, "object");
+      if (schema.items)
+        for (auto it = value.begin(); it != value.end(); ++it)
+          validate_walk(*schema.items, it.value(), LazyPath{&path, LazyPath::Step::key, it.key()},
+                        errs);
+      return;
+    case Type::array:
+      if (!value.is_array()) return type_error(errs, path.str(), value, "array");
+      if (schema.max_length && value.size() > *schema.max_length) {
+        add(errs, FieldError::Kind::too_long, path.str(),
+            "Too many: " + std::to_string(value.size()) + ": must have at most " +
+                std::to_string(*schema.max_length) + " items",
+            value.size());
+      }
+      if (schema.items)
+        for (size_t i = 0; i < value.size(); ++i)
+          validate_walk(*schema.items, value[i], LazyPath{&path, LazyPath::Step::index, {}, i},
+                        errs);
+      return;
+    case Type::string: {
+      if (!value.is_string()) return type_error(errs, path.str(), value, "string");
+      const auto& v = value.get_ref<const std::string&>();
+      if (schema.max_length && v.size() > *schema.max_length)
+        too_long(errs, path.str(), value, *schema.max_length);
+      if (!schema.enum_values.empty()) check_enum(schema, value, path.str(), errs);
+      if (schema.format != Format::none) check_string_format(schema, v, path.str(), errs);
+      return;
+    }
+    case Type::integer:
+      if (!is_integral(value)) return type_error(errs, path.str(), value, "integer");
+      if (schema.minimum || schema.maximum) check_bounds(schema, value, path.str(), errs);
+      if (schema.format == Format::port) check_port_number(value, path.str(), errs);
+      return;
+    case Type::number:
+      if (!value.is_number()) return type_error(errs, path.str(), value, "number");
+      if (schema.minimum || schema.maximum) check_bounds(schema, value, path.str(), errs);
+      return;
+    case Type::boolean:
+      if (!value.is_boolean()) return type_error(errs, path.str(), value, "boolean");
+      return;
+    case Type::int_or_string:
+      if (value.is_string()) {
+        const auto& v = value.get_ref<const std::string&>();
+        if (!schema.enum_values.empty()) check_enum(schema, value, path.str(), errs);
+        if (schema.format != Format::none) check_string_format(schema, v, path.str(), errs);
+        return;
+      }
+      if (!is_integral(value)) return type_error(errs, path.str(), value, "integer or string");
+      if (schema.minimum || schema.maximum) check_bounds(schema, value, path.str(), errs);
+      if (schema.format == Format::port) check_port_number(value, path.str(), errs);
+      return;
+    case Type::quantity:
+      if (value.is_number()) return;
+      if (!value.is_string()) return type_error(errs, path.str(), value, "quantity");
+      if (!is_quantity(value.get_ref<const std::string&>()))
+        invalid(errs, path.str(), value,
+                "quantities must match the regular expression "
+                "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
+      return;
+  }
+}
+
+void prune_walk(const Schema& schema, Json& value, std::vector<std::string>* unknown,
+                const LazyPath& path) {
   switch (schema.type) {
     case Type::object: {
       if (!value.is_object()) return;
       for (auto it = value.begin(); it != value.end();) {
         const SchemaPtr* sub = schema.property(it.key());
         if (!sub || !*sub) {
-          if (unknown) unknown->push_back(child(path, it.key()));
+          if (unknown) unknown->push_back(child(path.str(), it.key()));
           it = value.erase(it);
         } else {
-          prune(**sub, it.value(), unknown, child(path, it.key()));
+          prune_walk(**sub, it.value(), unknown, LazyPath{&path, LazyPath::Step::field, it.key()});
           ++it;
         }
       }
@@ -760,96 +868,29 @@ void prune(const Schema& schema, Json& value, std::vector<std::string>* unknown,
     case Type::map:
       if (!schema.items || !value.is_object()) return;
       for (auto it = value.begin(); it != value.end(); ++it)
-        prune(*schema.items, it.value(), unknown, key(path, it.key()));
+        prune_walk(*schema.items, it.value(), unknown,
+                   LazyPath{&path, LazyPath::Step::key, it.key()});
       break;
     case Type::array:
       if (!schema.items || !value.is_array()) return;
       for (size_t i = 0; i < value.size(); ++i)
-        prune(*schema.items, value[i], unknown, index(path, i));
+        prune_walk(*schema.items, value[i], unknown, LazyPath{&path, LazyPath::Step::index, {}, i});
       break;
     default:
       break;  // scalars and Type::any keep their value whole
   }
 }
 
+}  // namespace
+
+void prune(const Schema& schema, Json& value, std::vector<std::string>* unknown,
+           const std::string& path) {
+  prune_walk(schema, value, unknown, LazyPath{nullptr, LazyPath::Step::root, path});
+}
+
 void validate_schema(const Schema& schema, const Json& value, const std::string& path,
                      FieldErrors& errs) {
-  if (value.is_null()) return;  // null decodes as the zero value: same as absent
-  switch (schema.type) {
-    case Type::any:
-      return;
-    case Type::object: {
-      if (!value.is_object()) return type_error(errs, path, value, "object");
-      for (const auto& r : schema.required) {
-        auto it = value.find(r);
-        if (it == value.end() || it->is_null()) required(errs, child(path, r));
-      }
-      for (const auto& [name, sub] : schema.properties) {
-        if (!sub) continue;
-        if (auto it = value.find(name); it != value.end())
-          validate_schema(*sub, *it, child(path, name), errs);
-      }
-      return;
-    }
-    case Type::map:
-      if (!value.is_object()) return type_error(errs, path, value, "object");
-      if (schema.items)
-        for (auto it = value.begin(); it != value.end(); ++it)
-          validate_schema(*schema.items, it.value(), key(path, it.key()), errs);
-      return;
-    case Type::array:
-      if (!value.is_array()) return type_error(errs, path, value, "array");
-      if (schema.max_length && value.size() > *schema.max_length) {
-        add(errs, FieldError::Kind::too_long, path,
-            "Too many: " + std::to_string(value.size()) + ": must have at most " +
-                std::to_string(*schema.max_length) + " items",
-            value.size());
-      }
-      if (schema.items)
-        for (size_t i = 0; i < value.size(); ++i)
-          validate_schema(*schema.items, value[i], index(path, i), errs);
-      return;
-    case Type::string: {
-      if (!value.is_string()) return type_error(errs, path, value, "string");
-      const auto& v = value.get_ref<const std::string&>();
-      if (schema.max_length && v.size() > *schema.max_length)
-        too_long(errs, path, value, *schema.max_length);
-      check_enum(schema, value, path, errs);
-      check_string_format(schema, v, path, errs);
-      return;
-    }
-    case Type::integer:
-      if (!is_integral(value)) return type_error(errs, path, value, "integer");
-      check_bounds(schema, value, path, errs);
-      if (schema.format == Format::port) check_port_number(value, path, errs);
-      return;
-    case Type::number:
-      if (!value.is_number()) return type_error(errs, path, value, "number");
-      check_bounds(schema, value, path, errs);
-      return;
-    case Type::boolean:
-      if (!value.is_boolean()) return type_error(errs, path, value, "boolean");
-      return;
-    case Type::int_or_string:
-      if (value.is_string()) {
-        const auto& v = value.get_ref<const std::string&>();
-        check_enum(schema, value, path, errs);
-        check_string_format(schema, v, path, errs);
-        return;
-      }
-      if (!is_integral(value)) return type_error(errs, path, value, "integer or string");
-      check_bounds(schema, value, path, errs);
-      if (schema.format == Format::port) check_port_number(value, path, errs);
-      return;
-    case Type::quantity:
-      if (value.is_number()) return;
-      if (!value.is_string()) return type_error(errs, path, value, "quantity");
-      if (!is_quantity(value.get_ref<const std::string&>()))
-        invalid(errs, path, value,
-                "quantities must match the regular expression "
-                "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
-      return;
-  }
+  validate_walk(schema, value, LazyPath{nullptr, LazyPath::Step::root, path}, errs);
 }
 
 FieldErrors validate(const Kind& kind, const Json& obj, const Json* old) {
