@@ -218,6 +218,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::any_io_executor ex_;
   asio::steady_timer timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;  // a wait is pending on timer_, ending at timer_expiry_
+  Clock::time_point timer_expiry_;
   std::string remote_;
   Identity identity_;
   bool registered_ = false;
@@ -740,14 +742,23 @@ void Session::start_linger_read() {
 
 void Session::set_deadline(Clock::time_point tp) {
   deadline_ = tp;
+  // A pending wait that ends no later than the new deadline is kept: when it fires, on_timer()
+  // waits again for the rest. Moving the deadline later, as every request does (header, body,
+  // then idle), so costs no timer cancellation and no aborted handler.
+  if (timer_armed_ && timer_expiry_ <= tp) return;
+  timer_armed_ = true;
+  timer_expiry_ = tp;
   timer_.expires_at(tp);
   timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
 }
 
 void Session::on_timer(const error_code& ec) {
+  // An aborted wait was replaced by a newer one (or the session closed): that one is pending.
   if (ec == asio::error::operation_aborted || is_closed()) return;
-  // A wait that completed just before the deadline moved reports success; re-check.
-  if (deadline_ == Clock::time_point::max() || Clock::now() < deadline_) return;
+  timer_armed_ = false;
+  if (deadline_ == Clock::time_point::max()) return;
+  // The deadline moved later while this wait was pending: wait for the rest.
+  if (Clock::now() < deadline_) return set_deadline(deadline_);
   switch (phase_) {
     case Phase::kHeaders:
     case Phase::kBody:
