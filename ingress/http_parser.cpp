@@ -3,6 +3,7 @@
 #include "common/http.h"
 
 #include <cctype>
+#include <cstring>
 
 namespace k8c::ingress {
 
@@ -159,10 +160,9 @@ int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   }
   // Obsolete line folding reaches us as CR/LF inside a value; re-serializing it would let one
   // header smuggle another, so refuse it (RFC 9112 allows a 400).
-  for (size_t i = 0; i < n; ++i) {
-    if (at[i] == '\r' || at[i] == '\n' || at[i] == '\0') {
-      return s->fail(400, "invalid header value (line folding or NUL)");
-    }
+  // Three vectorized memchr passes cost less than one byte-at-a-time loop.
+  if (std::memchr(at, '\r', n) || std::memchr(at, '\n', n) || std::memchr(at, '\0', n)) {
+    return s->fail(400, "invalid header value (line folding or NUL)");
   }
   HeaderRef& h = s->headers_.back();
   if (!s->in_value_) {
