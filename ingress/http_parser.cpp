@@ -158,8 +158,9 @@ int HttpParser::on_header_value(llhttp_t* p, const char* at, size_t n) {
   if (!s->add_header_bytes(n)) {
     return s->fail(s->type_ == HTTP_REQUEST ? 431 : 502, "header block too large");
   }
-  // Obsolete line folding reaches us as CR/LF inside a value; re-serializing it would let one
-  // header smuggle another, so refuse it (RFC 9112 allows a 400).
+  // A CR, LF or NUL inside a value span would let one header smuggle another once re-serialized,
+  // so refuse it. (llhttp hands an obsolete line fold over as two spans without the CRLF, so a
+  // folded value goes upstream joined by the fold's whitespace, as RFC 9112 allows.)
   // Three vectorized memchr passes cost less than one byte-at-a-time loop.
   if (std::memchr(at, '\r', n) || std::memchr(at, '\n', n) || std::memchr(at, '\0', n)) {
     return s->fail(400, "invalid header value (line folding or NUL)");
