@@ -706,6 +706,11 @@ void apply_schema_defaults(const Schema& schema, Json& value) {
       if (!value.is_object()) return;
       for (const auto& [name, sub] : schema.properties) {
         if (!sub) continue;
+        // A scalar field without a default has nothing to default, present or not: skip the
+        // lookup, which most fields of most kinds are.
+        bool nested =
+            sub->type == Type::object || sub->type == Type::map || sub->type == Type::array;
+        if (!nested && !sub->default_value) continue;
         auto it = value.find(name);
         // A null field counts as absent, as in structural defaulting.
         if ((it == value.end() || it->is_null()) && sub->default_value) {
@@ -779,7 +784,7 @@ void validate_walk(const Schema& schema, const Json& value, const LazyPath& path
         if (it == value.end() || it->is_null()) required(errs, child(path.str(), r));
       }
       for (const auto& [name, sub] : schema.properties) {
-        if (!sub) continue;
+        if (!sub || sub->type == Type::any) continue;  // free-form: nothing to check
         if (auto it = value.find(name); it != value.end())
           validate_walk(*sub, *it, LazyPath{&path, LazyPath::Step::field, name}, errs);
       }
