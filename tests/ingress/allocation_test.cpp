@@ -1,6 +1,7 @@
 // Counts heap allocations made by the proxy's worker threads per request on a warm keep-alive
 // connection. The client and the backend here run on threads marked as "not proxy" and use fixed
-// buffers, so every allocation counted is the proxy's.
+// buffers, so every allocation counted is the proxy's. The proxy makes none: see "Allocations" in
+// ingress/README.md.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -76,7 +77,7 @@ void fixed_backend(int fd) {
 
 class AllocationTest : public ProxyFixture {};
 
-TEST_F(AllocationTest, AllocationsDoNotGrowWithTheRequest) {
+TEST_F(AllocationTest, WarmKeepAliveRequestsDoNotAllocate) {
   if (!K8C_COUNT_ALLOCATIONS) GTEST_SKIP() << "allocation counting is off under sanitizers";
   t_not_proxy = true;
   // The counter sees allocations on unmarked threads (the proxy's workers are such threads).
