@@ -12,6 +12,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -230,6 +231,7 @@ struct EalRuntime::Poller {
   Counter tx_failed, not_ours, iterations, busy_iterations, busy_cycles, total_cycles;
   Counter to_kernel, from_kernel, steered, idle_sleeps;
   uint64_t idle_sleep_ns = 0;  // RuntimeOptions::idle_sleep_us
+  bool idle_yield = false;
   // Frames other lcores received for flows this one owns (multi-queue only; else null).
   rte_ring* inbox = nullptr;
   std::vector<rte_ring*> inboxes;  // every lcore's, by lcore index
@@ -388,6 +390,9 @@ int EalRuntime::poll_loop(void* arg) {
       // waits for the sleep). The ring fills meanwhile; the next poll takes a full burst.
       timespec ts{0, static_cast<long>(p.idle_sleep_ns)};
       nanosleep(&ts, nullptr);
+      p.idle_sleeps.add(1);
+    } else if (p.idle_yield && n == 0 && k == 0) {
+      sched_yield();
       p.idle_sleeps.add(1);
     }
   }
@@ -627,6 +632,7 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
     p->kernel = kernel_started_ && i < kernel_queues_;
     p->kport = kport_;
     p->idle_sleep_ns = uint64_t{o.idle_sleep_us} * 1000;
+    p->idle_yield = o.idle_yield;
     if (q > 1) {
       p->inbox = inboxes_[i];
       p->inboxes = inboxes_;

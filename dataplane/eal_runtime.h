@@ -53,6 +53,9 @@ struct RuntimeOptions {
   // another lcore or the kernel) sleeps N microseconds, leaving the CPU to what shares it: on a
   // veth, the kernel's receive work that fills the very ring the lcore polls.
   uint32_t idle_sleep_us = 0;
+  // With idle_sleep_us == 0: an lcore whose poll found nothing calls sched_yield(), which runs
+  // whatever else is runnable on its CPU (ksoftirqd) and returns at once when nothing is.
+  bool idle_yield = false;
   LcoreOptions lcore;  // template for every polling lcore; id is filled in per lcore
 };
 

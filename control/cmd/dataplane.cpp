@@ -58,6 +58,7 @@ struct DataplaneFlags {
   double duration = 0;
   double drain_timeout = 30;
   uint32_t idle_sleep_us = 0;
+  bool idle_yield = false;
 };
 
 std::atomic<bool> g_stop{false};
@@ -210,6 +211,7 @@ int run_dataplane(const DataplaneFlags& f) {
   opts.port_id = f.port_id;
   opts.kernel_port = f.kernel_port;
   opts.idle_sleep_us = f.idle_sleep_us;
+  opts.idle_yield = f.idle_yield;
   dp::EalRuntime rt;
   std::string error;
   // rte_eal_init pins this thread to the main lcore, and threads inherit their creator's
@@ -347,9 +349,11 @@ int run_dataplane(const DataplaneFlags& f) {
       std::cout << "lcore " << r.lcore_id << " queue " << r.queue << ": rx " << r.rx
                 << ", forwarded " << r.forwarded << ", steered to other lcores " << r.steered
                 << ", iterations " << r.iterations << std::endl;
-    if (f.idle_sleep_us)
-      std::cout << "lcore " << r.lcore_id << ": " << r.idle_sleeps << " idle sleeps of "
-                << f.idle_sleep_us << " us in " << r.iterations << " iterations" << std::endl;
+    if (f.idle_sleep_us || f.idle_yield)
+      std::cout << "lcore " << r.lcore_id << ": " << r.idle_sleeps << " idle "
+                << (f.idle_sleep_us ? "sleeps of " + std::to_string(f.idle_sleep_us) + " us"
+                                    : std::string("yields"))
+                << " in " << r.iterations << " iterations" << std::endl;
     rx += r.rx;
     fwd += r.forwarded;
     rep += r.replied;
@@ -479,6 +483,9 @@ Register reg([](CLI::App& app) {
                   "af_packet); costs up to N us of latency after an idle moment")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--idle-yield", flags->idle_yield,
+                "Without --idle-sleep-us: an lcore that found nothing to do calls sched_yield(), "
+                "so kernel work runnable on its CPU runs at once");
   cmd->add_option("--drain-timeout", flags->drain_timeout,
                   "Seconds a terminating endpoint keeps its existing flows")
       ->capture_default_str()
