@@ -586,6 +586,12 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
   if (rte_eth_macaddr_get(port_, &mac) == 0) std::copy_n(mac.addr_bytes, 6, node_.mac.begin());
   node_.tx_port = port_;
   node_.lcores = q;
+  // SNAT source ports stay below the NodePort range (30000-32767) and the kernel's ephemeral
+  // ports (32768-60999): a reply to a masqueraded flow is then never mistaken for a new NodePort
+  // connection by the steering (steering.h), nor for a reply to the kernel's own connections
+  // from the node address (--kernel-port).
+  node_.snat_port_min = 1024;
+  node_.snat_port_max = 29999;
   queues_ = static_cast<uint16_t>(q);
   if (!o.kernel_port.empty() && !create_kernel_port(o, queues_, error)) return false;
 
