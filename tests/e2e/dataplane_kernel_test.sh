@@ -17,42 +17,11 @@
 # The lcore runs with --idle-sleep-us (what a veth node wants): everything above holds with an
 # lcore that sleeps when idle.
 source "$(dirname "$0")/lib.sh"
-
-command -v ethtool >/dev/null || { echo "ethtool is required (Debian package ethtool)"; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
+source "$(dirname "$0")/netns_lib.sh"
 command -v nft >/dev/null || { echo "nft is required (Debian package nftables)"; exit 1; }
 [ -c /dev/net/tun ] || { echo "/dev/net/tun is required for the tap"; exit 1; }
-
-ID=$$
-NODE=k8c-node-$ID LAN=k8c-lan-$ID CLI=k8c-cli-$ID BE=k8c-be1-$ID
-NSES=("$NODE" "$LAN" "$CLI" "$BE")
-PREFIX=k8c-kernel-$ID
-DP_PID=""
-WATCHDOG=""
-
-teardown() {
-  if [ -n "$WATCHDOG" ]; then
-    pkill -P "$WATCHDOG" 2>/dev/null || true
-    kill "$WATCHDOG" 2>/dev/null || true
-  fi
-  [ -n "$DP_PID" ] && kill -TERM "$DP_PID" 2>/dev/null || true
-  for ns in "${NSES[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done
-  done
-  sleep 0.3
-  for ns in "${NSES[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-  done
-  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "/var/run/dpdk/$PREFIX"
-  cleanup
-}
-trap teardown EXIT
-( sleep 240 >/dev/null 2>&1; echo "dataplane_kernel_test: timed out"; kill -TERM $ID ) &
-WATCHDOG=$!
-
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+BE=k8c-be1-$ID
+netns_test kernel 240 "$NODE" "$LAN" "$CLI" "$BE"
 
 cat >"$WORK/server.py" <<'PYEOF'
 # An HTTP server answering "<name> <peer address>" on every GET.
@@ -103,17 +72,7 @@ while time.time() < deadline:
 PYEOF
 
 # --- topology ---------------------------------------------------------------------------------
-for ns in "${NSES[@]}"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-in_ns "$LAN" ip link add br0 type bridge
-in_ns "$LAN" ip link set br0 up
-port() {  # port NS IFACE MAC PEER
-  ip link add "$2" netns "$1" address "$3" type veth peer name "p$4" netns "$LAN"
-  in_ns "$LAN" ip link set "p$4" master br0 up
-  offloads_off "$LAN" "p$4"
-  in_ns "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
-  offloads_off "$1" "$2"
-  in_ns "$1" ip link set "$2" up
-}
+netns_lan
 port "$NODE" dp0 02:00:00:00:00:01 dp
 in_ns "$NODE" ip link set dp0 arp off
 in_ns "$NODE" nft add table netdev k8c
@@ -128,14 +87,7 @@ ip netns exec "$BE" python3 "$WORK/server.py" be1 10.99.0.11 8080 >"$WORK/be1.lo
 ip netns exec "$NODE" python3 "$WORK/server.py" node-kernel 0.0.0.0 9000 >"$WORK/node.log" 2>&1 &
 
 # --- control plane, in the node namespace ------------------------------------------------------
-mkdir -p "$WORK/data"
-ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-wait_until 60 grep -q "listening on" "$WORK/server.out" ||
-  { echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; }
-export KUBECONFIG="$WORK/data/admin.kubeconfig"
-kc() { in_ns "$NODE" timeout 60 kubectl "$@"; }
+start_api || { echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; }
 
 slice() {  # slice NODE-NAME: web-local's slice, its one endpoint on NODE-NAME
   cat <<EOF

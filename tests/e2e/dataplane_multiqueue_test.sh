@@ -12,41 +12,9 @@
 # client endpoint, or the lcore's SNAT port range). This test shows that both lcores receive,
 # that frames were steered between them, and that every connection of every NAT kind works.
 source "$(dirname "$0")/lib.sh"
-
-command -v ethtool >/dev/null || { echo "ethtool is required (Debian package ethtool)"; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
-
-ID=$$
-NODE=k8c-node-$ID LAN=k8c-lan-$ID CLI=k8c-cli-$ID
+source "$(dirname "$0")/netns_lib.sh"
 BES=(k8c-be1-$ID k8c-be2-$ID k8c-be3-$ID)
-NSES=("$NODE" "$LAN" "$CLI" "${BES[@]}")
-PREFIX=k8c-mq-$ID
-DP_PID=""
-WATCHDOG=""
-
-teardown() {
-  if [ -n "$WATCHDOG" ]; then
-    pkill -P "$WATCHDOG" 2>/dev/null || true
-    kill "$WATCHDOG" 2>/dev/null || true
-  fi
-  [ -n "$DP_PID" ] && kill -TERM "$DP_PID" 2>/dev/null || true
-  for ns in "${NSES[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done
-  done
-  sleep 0.3
-  for ns in "${NSES[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-  done
-  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "/var/run/dpdk/$PREFIX"
-  cleanup
-}
-trap teardown EXIT
-( sleep 300 >/dev/null 2>&1; echo "dataplane_multiqueue_test: timed out"; kill -TERM $ID ) &
-WATCHDOG=$!
-
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+netns_test mq 300 "$NODE" "$LAN" "$CLI" "${BES[@]}"
 
 cat >"$WORK/backend.py" <<'PYEOF'
 # Answers HTTP GETs on TCP 8080 and datagrams on UDP 5353 with "<name> <peer address>".
@@ -119,17 +87,7 @@ print("errors", errors)
 PYEOF
 
 # --- topology ---------------------------------------------------------------------------------
-for ns in "${NSES[@]}"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-in_ns "$LAN" ip link add br0 type bridge
-in_ns "$LAN" ip link set br0 up
-port() {  # port NS IFACE MAC PEER
-  ip link add "$2" netns "$1" address "$3" type veth peer name "p$4" netns "$LAN"
-  in_ns "$LAN" ip link set "p$4" master br0 up
-  offloads_off "$LAN" "p$4"
-  in_ns "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
-  offloads_off "$1" "$2"
-  in_ns "$1" ip link set "$2" up
-}
+netns_lan
 port "$NODE" dp0 02:00:00:00:00:01 dp
 port "$CLI" eth0 02:00:00:00:00:02 cli
 in_ns "$CLI" ip addr add 10.99.0.2/24 dev eth0
@@ -143,14 +101,7 @@ for i in 1 2 3; do
 done
 
 # --- control plane -----------------------------------------------------------------------------
-mkdir -p "$WORK/data"
-ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-wait_until 60 grep -q "listening on" "$WORK/server.out" ||
-  { echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; }
-export KUBECONFIG="$WORK/data/admin.kubeconfig"
-kc() { in_ns "$NODE" timeout 60 kubectl "$@"; }
+start_api || { echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; }
 kc apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Service

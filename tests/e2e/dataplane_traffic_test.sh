@@ -13,43 +13,9 @@
 # backends send their replies to the client through it (a /32 route), as pods behind a node do.
 # Everything lives in network namespaces of this test, removed on exit with every process.
 source "$(dirname "$0")/lib.sh"
-
-command -v ethtool >/dev/null || { echo "ethtool is required (Debian package ethtool)"; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
-
-ID=$$
-NODE=k8c-node-$ID LAN=k8c-lan-$ID CLI=k8c-cli-$ID
+source "$(dirname "$0")/netns_lib.sh"
 BES=(k8c-be1-$ID k8c-be2-$ID k8c-be3-$ID)
-NSES=("$NODE" "$LAN" "$CLI" "${BES[@]}")
-PREFIX=k8c-traffic-$ID
-DP_PID=""
-WATCHDOG=""
-
-teardown() {
-  # The watchdog's sleep goes too: it holds ctest's output pipe, and ctest waits for it.
-  if [ -n "$WATCHDOG" ]; then
-    pkill -P "$WATCHDOG" 2>/dev/null || true
-    kill "$WATCHDOG" 2>/dev/null || true
-  fi
-  [ -n "$DP_PID" ] && kill -TERM "$DP_PID" 2>/dev/null || true
-  for ns in "${NSES[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done
-  done
-  sleep 0.3
-  for ns in "${NSES[@]}"; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-  done
-  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "/var/run/dpdk/$PREFIX"
-  cleanup
-}
-trap teardown EXIT
-# The whole scenario is bounded; a hang fails the test instead of stalling CI.
-( sleep 400 >/dev/null 2>&1; echo "dataplane_traffic_test: timed out"; kill -TERM $ID ) &
-WATCHDOG=$!
-
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+netns_test traffic 400 "$NODE" "$LAN" "$CLI" "${BES[@]}"
 
 cat >"$WORK/backend.py" <<'PYEOF'
 # A backend for the data-plane traffic test: answers HTTP GETs and "LONG" sessions on TCP 8080,
@@ -215,19 +181,7 @@ elif mode == "until":
 PYEOF
 
 # --- topology ---------------------------------------------------------------------------------
-for ns in "${NSES[@]}"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-in_ns "$LAN" ip link add br0 type bridge
-in_ns "$LAN" ip link set br0 up
-# port NS IFACE MAC: a veth from NS to the bridge
-port() {
-  local ns=$1 ifc=$2 mac=$3 peer="p${4}"
-  ip link add "$ifc" netns "$ns" address "$mac" type veth peer name "$peer" netns "$LAN"
-  in_ns "$LAN" ip link set "$peer" master br0 up
-  offloads_off "$LAN" "$peer"
-  in_ns "$ns" sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1"
-  offloads_off "$ns" "$ifc"
-  in_ns "$ns" ip link set "$ifc" up
-}
+netns_lan
 port "$NODE" dp0 02:00:00:00:00:01 dp
 in_ns "$NODE" sysctl -qw net.ipv4.ip_forward=0
 port "$CLI" eth0 02:00:00:00:00:02 cli
@@ -242,18 +196,8 @@ for i in 1 2 3; do
 done
 
 # --- control plane, in the node namespace ------------------------------------------------------
-mkdir -p "$WORK/data"
-start_api() {  # start_api PORT (0: any)
-  : >"$WORK/server.out"
-  ip netns exec "$NODE" "$K8C" server --data-dir "$WORK/data" --listen 127.0.0.1:$1 \
-    >"$WORK/server.out" 2>>"$WORK/server.err" &
-  SERVER_PID=$!
-  wait_until 60 grep -q "listening on" "$WORK/server.out"
-}
 if ! start_api 0; then echo "k8c server did not start"; cat "$WORK/server.err"; exit 1; fi
 API_PORT=$(sed -n 's|^k8c server listening on https://127.0.0.1:\([0-9]*\).*|\1|p' "$WORK/server.out")
-export KUBECONFIG="$WORK/data/admin.kubeconfig"
-kc() { in_ns "$NODE" timeout 60 kubectl "$@"; }
 
 slice() {  # slice NAME SERVICE ENDPOINTS-YAML
   cat <<EOF
