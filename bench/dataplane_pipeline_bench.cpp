@@ -88,17 +88,27 @@ class Rx {
 
   size_t flows() const { return order_.size(); }
 
-  // Receives the next burst and processes it.
+  // Receives the next burst and processes the one received before it, as the poll loop in
+  // eal_runtime.cpp does (pipeline.h: stage_burst, process_staged).
   void run_burst(uint64_t now, LcoreContext& ctx) {
+    int in = held_ ^ 1;
     for (uint16_t i = 0; i < kBurst; ++i) {
       uint8_t* b = pool_ + buf_ * kStride;
       buf_ = buf_ + 1 == kPool ? 0 : buf_ + 1;
       uint32_t flow = order_[next_];
       next_ = next_ + 1 == order_.size() ? 0 : next_ + 1;
       write_frame(b, flow);
-      views_[i] = {b, kFrameLen, kFrameLen};
+      views_[in][i] = {b, kFrameLen, kFrameLen};
     }
-    process_burst(views_, verdicts_, kBurst, now, ctx);
+    stage_burst(views_[in], kBurst, stage_[in], ctx);
+    if (stage_[held_].n)
+      process_staged(views_[held_], verdicts_, now, ctx, stage_[held_], &stage_[in]);
+    held_ = in;
+  }
+  // What the loop does when a poll returns nothing: the held burst is processed.
+  void flush(uint64_t now, LcoreContext& ctx) {
+    if (stage_[held_].n) process_staged(views_[held_], verdicts_, now, ctx, stage_[held_], nullptr);
+    stage_[held_].n = 0;
   }
 
  private:
@@ -124,7 +134,9 @@ class Rx {
   alignas(64) uint8_t tmpl_[kFrameLen];
   uint32_t src0_ = 0;
   uint16_t sport0_ = 0;
-  PacketView views_[kBurst];
+  PacketView views_[2][kBurst];
+  BurstStage stage_[2];
+  int held_ = 0;  // which of views_/stage_ holds the burst received but not yet processed
   Verdict verdicts_[kBurst];
 };
 
@@ -198,6 +210,7 @@ void BM_EstablishedForwarding(benchmark::State& state) {
     rx.run_burst(1, *ctx);
     packets += kBurst;
   }
+  rx.flush(1, *ctx);
   double cpu = thread_cpu_ns() - t0;
   if (ctx->stats.forwarded.get() != uint64_t{flows} + packets)
     state.SkipWithError("a packet was not forwarded");
@@ -222,12 +235,14 @@ void BM_NewFlows(benchmark::State& state) {
   auto ctx = std::make_unique<LcoreContext>(o);
   ctx->table = table.get();
   size_t next = 0;
-  uint64_t packets = 0;
+  uint64_t packets = 0, drops = 0;
   double cpu = 0, t0 = thread_cpu_ns();
   for (auto _ : state) {
     if (next + kBurst > kFlows) {  // every tuple used: start over with an empty table
+      rx.flush(1, *ctx);           // the held burst, last of this table's tuples
       state.PauseTiming();
       cpu += thread_cpu_ns() - t0;
+      drops += ctx->stats.total_drops();
       ctx = std::make_unique<LcoreContext>(o);
       ctx->table = table.get();
       next = 0;
@@ -238,8 +253,9 @@ void BM_NewFlows(benchmark::State& state) {
     next += kBurst;
     packets += kBurst;
   }
+  rx.flush(1, *ctx);
   cpu += thread_cpu_ns() - t0;
-  if (ctx->stats.total_drops() != 0) state.SkipWithError("a new flow was dropped");
+  if (drops + ctx->stats.total_drops() != 0) state.SkipWithError("a new flow was dropped");
   report(state, packets, cpu);
   state.SetLabel(nodeport ? "NodePort, SNAT" : "ClusterIP, DNAT");
 }

@@ -76,6 +76,7 @@ bool split_args(std::string_view s, std::vector<std::string>* out, std::string* 
 namespace {
 
 constexpr uint16_t kBurst = 32;
+static_assert(kBurst <= kMaxStagedBurst, "a received burst is staged whole");
 constexpr unsigned kPoolCache = 256;
 // The tap's rings: kernel traffic is the node's own (ARP, ssh, health checks), a trickle.
 constexpr uint16_t kKernelDescriptors = 512;
@@ -244,11 +245,15 @@ struct EalRuntime::Poller {
 int EalRuntime::poll_loop(void* arg) {
   Poller& p = *static_cast<Poller*>(arg);
   LcoreContext& ctx = p.ctx;
-  rte_mbuf* rx[kBurst];
+  // Two bursts in flight (pipeline.h, process_staged): the one just received is staged (its
+  // conntrack slots requested) while the one received before it is processed.
+  rte_mbuf* rxb[2][kBurst];
+  PacketView views[2][kBurst];
+  BurstStage stages[2];
+  unsigned held = 0;  // index of the burst received and staged but not yet processed
   rte_mbuf* tx[kBurst];
   rte_mbuf* release[kBurst];
   rte_mbuf* kernel[kBurst];
-  PacketView views[kBurst];
   Verdict verdicts[kBurst];
   const unsigned reader = p.queue;
   const uint64_t start = rte_rdtsc();
@@ -265,7 +270,9 @@ int EalRuntime::poll_loop(void* arg) {
   if (p.idle_sleep_ns) prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   for (;;) {
     uint64_t tsc = rte_rdtsc();
-    if (p.stop->load(std::memory_order_relaxed) || tsc >= end) break;
+    // Stopping: nothing more is received; a held burst is processed first, then the loop ends.
+    const bool stopping = p.stop->load(std::memory_order_relaxed) || tsc >= end;
+    if (stopping && stages[held].n == 0) break;
     p.iterations.add(1);
     p.total_cycles.add(tsc - last);
     last = tsc;
@@ -287,9 +294,11 @@ int EalRuntime::poll_loop(void* arg) {
         }
       }
     }
-    const uint16_t nic_n = rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
+    const unsigned in = held ^ 1u;
+    rte_mbuf** rx = rxb[in];
+    const uint16_t nic_n = stopping ? 0 : rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
     uint16_t n = nic_n;
-    if (p.inbox) {
+    if (p.inbox && !stopping) {
       // Keep what this lcore owns, hand the rest to its owners, then take what the others
       // handed here, up to a burst.
       const ServiceTable* t = p.tables->current();
@@ -319,32 +328,39 @@ int EalRuntime::poll_loop(void* arg) {
                                            kBurst - keep, nullptr));
     }
     if (n != 0) {
-      uint16_t ntx = 0, nrel = 0, nkernel = 0;
       for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = rx[i];
         uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
-        rte_prefetch0(data);
         // Scatter RX is never enabled, so every frame is one segment; the view covers it and
         // the segment's tailroom, which reply builders may use.
         uint32_t cap = uint32_t{m->data_len} + rte_pktmbuf_tailroom(m);
-        views[i] = {data, m->data_len, static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
+        views[in][i] = {data, m->data_len, static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
       }
+      stage_burst(views[in], n, stages[in], ctx);  // prefetches the frames and their slots
+    }
+    // The held burst is processed now: before the next one if frames came (their flows are
+    // prefetched meanwhile), or alone when the poll found nothing, so it never waits for traffic.
+    const uint16_t hn = stages[held].n;
+    if (hn != 0) {
+      rte_mbuf** hb = rxb[held];
+      uint16_t ntx = 0, nrel = 0, nkernel = 0;
       ctx.table = p.tables->current();
       ctx.neighbours = p.neighbours->current();
       uint64_t now_ns = static_cast<uint64_t>(
           (static_cast<unsigned __int128>(tsc - p.epoch_tsc) * p.ns_per_tsc_q32) >> 32);
-      process_burst(views, verdicts, n, now_ns, ctx);
-      for (uint16_t i = 0; i < n; ++i) {
+      process_staged(views[held], verdicts, now_ns, ctx, stages[held], n ? &stages[in] : nullptr);
+      stages[held].n = 0;
+      for (uint16_t i = 0; i < hn; ++i) {
         const Verdict& v = verdicts[i];
         if (v.action == Action::kReply || (v.action == Action::kForward && v.port == p.port)) {
-          tx[ntx++] = rx[i];
+          tx[ntx++] = hb[i];
         } else if (v.action == Action::kPassToKernel && p.kernel) {
-          kernel[nkernel++] = rx[i];
+          kernel[nkernel++] = hb[i];
         } else {
           // kPassToKernel without an exception path: frames that are not ours are freed and
           // counted. kForward to a port this runtime does not own cannot be sent either.
           if (v.action != Action::kDrop) p.not_ours.add(1);
-          release[nrel++] = rx[i];
+          release[nrel++] = hb[i];
         }
       }
       if (ntx) {
@@ -367,6 +383,7 @@ int EalRuntime::poll_loop(void* arg) {
       p.busy_iterations.add(1);
       p.busy_cycles.add(rte_rdtsc() - tsc);
     }
+    if (n != 0) held = in;
     uint16_t k = 0;
     if (p.kernel && (nic_n < kBurst || p.iterations.get() % kKernelPollEvery == 0)) {
       // What the kernel sends on the tap (its ARP requests and answers, ICMP, TCP from the node
@@ -556,7 +573,7 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
   unsigned kernel_mbufs = o.kernel_port.empty() ? 0 : 2u * kKernelDescriptors + kBurst;
   unsigned steer_mbufs = q > 1 ? kSteerRing : 0;
   unsigned mbufs = std::max(
-      8191u, q * (rxd + txd + kernel_mbufs + steer_mbufs + 3 * kBurst + kPoolCache) + 1024);
+      8191u, q * (rxd + txd + kernel_mbufs + steer_mbufs + 4 * kBurst + kPoolCache) + 1024);
   std::string pool_name = "k8c_mbuf_p" + std::to_string(port_);
   pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, kPoolCache, 0,
                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket);

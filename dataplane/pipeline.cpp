@@ -350,29 +350,55 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
   return process_frame(pkt, now, c, 0);
 }
 
+void stage_burst(const PacketView* pkts, uint16_t n, BurstStage& s, LcoreContext& ctx) {
+  n = std::min(n, kMaxStagedBurst);
+  s.n = n;
+  s.flows_requested = false;
+  for (uint16_t i = 0; i < n; ++i) __builtin_prefetch(pkts[i].data);
+  for (uint16_t i = 0; i < n; ++i)
+    if ((s.known[i] = peek_hash(pkts[i], &s.hash[i]))) ctx.conntrack.prefetch_slot(s.hash[i]);
+}
+
+void process_staged(const PacketView* pkts, Verdict* out, uint64_t now_ns, LcoreContext& ctx,
+                    const BurstStage& s, BurstStage* next) {
+  // Frame i of this burst runs while the flow of frame i - kLag of the next burst is
+  // requested: its slot was requested kLag frames' work earlier (reading it must not stall),
+  // and the flow has the rest of this burst to arrive. A burst staged without a successor
+  // running before it falls back to requesting its own flows kAhead frames ahead.
+  constexpr uint16_t kAhead = 8, kLag = 8;
+  const uint16_t m = s.n;
+  const uint16_t nn = next ? next->n : 0;
+  const bool own = !s.flows_requested;
+  if (own)
+    for (uint16_t i = 0; i < std::min(kAhead, m); ++i)
+      if (s.known[i]) ctx.conntrack.prefetch_flow(s.hash[i]);
+  for (uint16_t i = 0; i < m; ++i) {
+    if (own) {
+      uint16_t j = static_cast<uint16_t>(i + kAhead);
+      if (j < m && s.known[j]) ctx.conntrack.prefetch_flow(s.hash[j]);
+    }
+    if (i >= kLag) {
+      uint16_t j = static_cast<uint16_t>(i - kLag);
+      if (j < nn && next->known[j]) ctx.conntrack.prefetch_flow(next->hash[j]);
+    }
+    out[i] = process_frame(pkts[i], now_ns, ctx, s.known[i] ? s.hash[i] : 0);
+  }
+  if (next) {
+    for (uint16_t j = m > kLag ? static_cast<uint16_t>(m - kLag) : 0; j < nn; ++j)
+      if (next->known[j]) ctx.conntrack.prefetch_flow(next->hash[j]);
+    next->flows_requested = true;
+  }
+}
+
 void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
                    LcoreContext& ctx) {
-  // Two dependent misses per frame (index slot, then flow), hidden by software pipelining:
-  // every slot of the chunk is requested first; then frame i is processed while the flow of
-  // frame i + kAhead is requested, so each flow has kAhead frames' worth of work to arrive in
-  // (requesting all flows up front, then processing, left the first ones no time at all).
-  constexpr uint16_t kChunk = 64, kAhead = 8;
-  uint64_t hash[kChunk];
-  bool known[kChunk];
-  for (uint16_t base = 0; base < n; base += kChunk) {
-    uint16_t m = static_cast<uint16_t>(std::min<int>(kChunk, n - base));
-    const PacketView* p = pkts + base;
-    for (uint16_t i = 0; i < m; ++i) __builtin_prefetch(p[i].data);
-    for (uint16_t i = 0; i < m; ++i)
-      if ((known[i] = peek_hash(p[i], &hash[i]))) ctx.conntrack.prefetch_slot(hash[i]);
-    uint16_t ahead = std::min(kAhead, m);
-    for (uint16_t i = 0; i < ahead; ++i)
-      if (known[i]) ctx.conntrack.prefetch_flow(hash[i]);
-    for (uint16_t i = 0; i < m; ++i) {
-      uint16_t j = static_cast<uint16_t>(i + kAhead);
-      if (j < m && known[j]) ctx.conntrack.prefetch_flow(hash[j]);
-      out[base + i] = process_frame(p[i], now_ns, ctx, known[i] ? hash[i] : 0);
-    }
+  // Within one burst: every slot of the chunk is requested first; then frame i is processed
+  // while the flow of frame i + kAhead is requested (process_staged without a successor).
+  BurstStage s;
+  for (uint16_t base = 0; base < n; base += kMaxStagedBurst) {
+    uint16_t m = static_cast<uint16_t>(std::min<int>(kMaxStagedBurst, n - base));
+    stage_burst(pkts + base, m, s, ctx);
+    process_staged(pkts + base, out + base, now_ns, ctx, s, nullptr);
   }
 }
 

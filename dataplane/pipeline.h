@@ -92,6 +92,38 @@ Verdict process(PacketView pkt, uint64_t now_ns, LcoreContext& ctx);
 void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
                    LcoreContext& ctx);
 
+// Software pipelining across bursts, for a loop that holds one received burst back (as VPP's
+// and l3fwd's loops do): burst k+1 is received and staged before burst k is processed, so each
+// of a frame's two dependent misses (conntrack index slot, then flow) has a whole burst of
+// work to arrive in instead of a few frames.
+//
+//   BurstStage a, b;  BurstStage* held = &a;  BurstStage* next = &b;
+//   for (;;) {
+//     n = receive(next_views);
+//     if (n) stage_burst(next_views, n, *next, ctx);          // hashes, prefetches slots
+//     if (held->n) process_staged(held_views, verdicts, now, ctx, *held, n ? next : nullptr);
+//     ... dispatch held's verdicts; swap(held, next) if n, else held->n = 0 ...
+//   }
+//
+// A held burst is processed as soon as a poll returns nothing, so no frame waits for traffic
+// that may never come; frames keep their order.
+inline constexpr uint16_t kMaxStagedBurst = 64;
+struct BurstStage {
+  uint16_t n = 0;
+  bool flows_requested = false;  // the flows were prefetched while the burst before ran
+  bool known[kMaxStagedBurst];
+  uint64_t hash[kMaxStagedBurst];
+};
+// Stage one: hashes each frame's tuple (common frame shapes only) and prefetches its index
+// slot and its first bytes. n <= kMaxStagedBurst (more are not staged: s.n is clamped).
+void stage_burst(const PacketView* pkts, uint16_t n, BurstStage& s, LcoreContext& ctx);
+// Stage two: processes the staged burst `s` (s.n frames of pkts). With `next` (staged, not
+// yet processed), the flows of next's frames are prefetched as this burst runs, their slots
+// having had time to arrive. The hashes only steer prefetches and lookups; a table published
+// between the stages changes nothing.
+void process_staged(const PacketView* pkts, Verdict* out, uint64_t now_ns, LcoreContext& ctx,
+                    const BurstStage& s, BurstStage* next);
+
 // Off-packet work for one loop iteration: ages a bounded slice of the flow table.
 inline void maintain(uint64_t now_ns, LcoreContext& ctx) {
   ctx.conntrack.expire(now_ns, ctx.options.expire_budget);
