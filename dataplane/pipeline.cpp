@@ -365,7 +365,7 @@ void process_staged(const PacketView* pkts, Verdict* out, uint64_t now_ns, Lcore
   // requested: its slot was requested kLag frames' work earlier (reading it must not stall),
   // and the flow has the rest of this burst to arrive. A burst staged without a successor
   // running before it falls back to requesting its own flows kAhead frames ahead.
-  constexpr uint16_t kAhead = 8, kLag = 8;
+  constexpr uint16_t kAhead = 8, kLag = 16;
   const uint16_t m = s.n;
   const uint16_t nn = next ? next->n : 0;
   const bool own = !s.flows_requested;
