@@ -1,5 +1,6 @@
-// Pipeline throughput on one core, without NIC or EAL: 64-byte frames through process_burst(),
-// 32 at a time, as an lcore would see them after rte_eth_rx_burst.
+// Pipeline throughput on one core, without NIC or EAL: 64-byte frames, 32 at a time, as an
+// lcore would see them after rte_eth_rx_burst, driven as the poll loop drives them: each burst
+// is staged (stage_burst) and then processed after the next one arrives (process_staged).
 //
 // Frames arrive as a NIC hands them: written ("DMA'd") into the next buffers of a small pool
 // of mbuf-sized buffers that is recycled round-robin, as an RX ring refilled from a mempool is.

@@ -1,6 +1,7 @@
 // The DPDK runtime around the EAL-free packet core: EAL start-up from an argument string, one
 // port with one RX/TX queue pair per polling lcore (RSS across them), the mbuf pool, the burst
-// loop that feeds pipeline.h's process_burst, and an orderly shutdown.
+// loop that feeds pipeline.h's stage_burst/process_staged (one burst held back, so that its
+// conntrack misses overlap the burst before it), and an orderly shutdown.
 //
 // The kernel exception path (optional, RuntimeOptions::kernel_port): a net_tap port the runtime
 // creates, whose kernel side is an interface of that name with the NIC port's MAC, so the

@@ -1,16 +1,19 @@
 // The per-packet pipeline: parse, conntrack, service lookup, Maglev pick, NAT, ARP/ICMP
 // answers. Plain functions over a PacketView, so tests and the fuzzer run it without an EAL;
-// the DPDK loop (later, in the port layer) drives it like this:
+// the DPDK loop (eal_runtime.cpp) drives it like this, one burst behind the NIC (see
+// stage_burst below):
 //
 //   LcoreContext ctx(opts);                  // per lcore, allocated before the loop starts
 //   rcu.online(lcore);
 //   for (;;) {
-//     n = rte_eth_rx_burst(port, queue, mbufs, 32);
-//     for (i < n) views[i] = {rte_pktmbuf_mtod(mbufs[i], uint8_t*), data_len, data_len+tailroom};
+//     n = rte_eth_rx_burst(port, queue, mbufs[new], 32);
+//     for (i < n) views[new][i] = {rte_pktmbuf_mtod(..), data_len, data_len + tailroom};
+//     stage_burst(views[new], n, stage[new], ctx);
 //     ctx.table = rcu.current();
-//     process_burst(views, verdicts, n, rte_rdtsc() scaled to ns, ctx);
+//     process_staged(views[held], verdicts, rte_rdtsc() scaled to ns, ctx, stage[held],
+//                    n ? &stage[new] : nullptr);  // the held burst, if any
 //     ... tx_burst the kForward/kReply mbufs, hand kPassToKernel to the exception path,
-//         free kDrop ...
+//         free kDrop; the new burst (if any) is held now ...
 //     maintain(now, ctx);                    // bounded conntrack aging
 //     rcu.quiescent(lcore);                  // ctx.table is not used past this point
 //   }
@@ -95,16 +98,7 @@ void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t no
 // Software pipelining across bursts, for a loop that holds one received burst back (as VPP's
 // and l3fwd's loops do): burst k+1 is received and staged before burst k is processed, so each
 // of a frame's two dependent misses (conntrack index slot, then flow) has a whole burst of
-// work to arrive in instead of a few frames.
-//
-//   BurstStage a, b;  BurstStage* held = &a;  BurstStage* next = &b;
-//   for (;;) {
-//     n = receive(next_views);
-//     if (n) stage_burst(next_views, n, *next, ctx);          // hashes, prefetches slots
-//     if (held->n) process_staged(held_views, verdicts, now, ctx, *held, n ? next : nullptr);
-//     ... dispatch held's verdicts; swap(held, next) if n, else held->n = 0 ...
-//   }
-//
+// work to arrive in instead of a few frames (the loop is sketched at the top of this file).
 // A held burst is processed as soon as a poll returns nothing, so no frame waits for traffic
 // that may never come; frames keep their order.
 inline constexpr uint16_t kMaxStagedBurst = 64;
