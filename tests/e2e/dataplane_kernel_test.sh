@@ -45,31 +45,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.ThreadingHTTPServer((host, port), Handler).serve_forever()
 PYEOF
-cat >"$WORK/ping.py" <<'PYEOF'
-# One ICMP echo request over a raw socket (no ping binary needed); prints "reply from HOST".
-import socket
-import sys
-import time
-
-host = sys.argv[1]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-s.settimeout(2)
-body = b"\x08\x00\x00\x00\x4b\x38\x00\x01" + b"k8c-ping"
-total = sum(int.from_bytes(body[i:i + 2], "big") for i in range(0, len(body), 2))
-total = (total & 0xffff) + (total >> 16)
-csum = ~((total & 0xffff) + (total >> 16)) & 0xffff
-s.sendto(body[:2] + csum.to_bytes(2, "big") + body[4:], (host, 0))
-deadline = time.time() + 2
-while time.time() < deadline:
-    try:
-        data, addr = s.recvfrom(2048)
-    except socket.timeout:
-        break
-    icmp = data[(data[0] & 0x0f) * 4:]
-    if icmp[0] == 0 and icmp[4:6] == b"\x4b\x38":
-        print("reply from", addr[0])
-        break
-PYEOF
 
 # --- topology ---------------------------------------------------------------------------------
 netns_lan
@@ -137,7 +112,7 @@ expect_contains "the tap carries the node address" "inet 10.99.0.1/24" in_ns "$N
 expect_contains "the tap has the port's MAC" "02:00:00:00:00:01" in_ns "$NODE" ip link show k8c0
 
 expect_contains "ping to the node address is answered by the kernel" "reply from 10.99.0.1" \
-  in_ns "$CLI" python3 "$WORK/ping.py" 10.99.0.1
+  in_ns "$CLI" python3 "$E2E_DIR/fixtures/netns_client.py" ping 10.99.0.1 0
 expect_contains "TCP to the node's own server, through the data plane's port" "node-kernel 10.99.0.2" \
   cli_curl --retry 3 --retry-delay 1 --retry-all-errors http://10.99.0.1:9000/
 expect_contains "the kernel's own connections out (its ARP included) leave by the port" \

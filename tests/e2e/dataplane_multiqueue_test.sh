@@ -16,43 +16,6 @@ source "$(dirname "$0")/netns_lib.sh"
 BES=(k8c-be1-$ID k8c-be2-$ID k8c-be3-$ID)
 netns_test mq 300 "$NODE" "$LAN" "$CLI" "${BES[@]}"
 
-cat >"$WORK/backend.py" <<'PYEOF'
-# Answers HTTP GETs on TCP 8080 and datagrams on UDP 5353 with "<name> <peer address>".
-import socket
-import socketserver
-import sys
-import threading
-
-name, ip = sys.argv[1], sys.argv[2]
-
-
-class Handler(socketserver.StreamRequestHandler):
-    def handle(self):
-        while True:
-            line = self.rfile.readline()
-            if not line or line in (b"\r\n", b"\n"):
-                break
-        body = f"{name} {self.client_address[0]}\n".encode()
-        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    request_queue_size = 256
-
-
-def udp_echo():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((ip, 5353))
-    while True:
-        data, addr = s.recvfrom(2048)
-        s.sendto(f"{name} {addr[0]}\n".encode(), addr)
-
-
-threading.Thread(target=udp_echo, daemon=True).start()
-Server((ip, 8080), Handler).serve_forever()
-PYEOF
 cat >"$WORK/client.py" <<'PYEOF'
 # tcp HOST PORT N: N sequential HTTP connections; udp HOST PORT N: N datagrams from N sockets.
 # Prints "ok <n>" and "errors <n>" (the first errors on stderr).
@@ -97,7 +60,7 @@ for i in 1 2 3; do
   port "$ns" eth0 02:00:00:00:00:1$i be$i
   in_ns "$ns" ip addr add 10.99.0.1$i/24 dev eth0
   in_ns "$ns" ip route add 10.99.0.2/32 via 10.99.0.1  # client-preserving flows reply via the node
-  ip netns exec "$ns" python3 "$WORK/backend.py" be$i 10.99.0.1$i >"$WORK/be$i.log" 2>&1 &
+  ip netns exec "$ns" python3 "$E2E_DIR/fixtures/netns_backend.py" be$i 10.99.0.1$i >"$WORK/be$i.log" 2>&1 &
 done
 
 # --- control plane -----------------------------------------------------------------------------

@@ -17,168 +17,6 @@ source "$(dirname "$0")/netns_lib.sh"
 BES=(k8c-be1-$ID k8c-be2-$ID k8c-be3-$ID)
 netns_test traffic 400 "$NODE" "$LAN" "$CLI" "${BES[@]}"
 
-cat >"$WORK/backend.py" <<'PYEOF'
-# A backend for the data-plane traffic test: answers HTTP GETs and "LONG" sessions on TCP 8080,
-# and echoes on UDP 5353, always naming itself and the peer address it saw (which tells SNAT
-# from a preserved client address).
-import socket
-import socketserver
-import sys
-import threading
-
-name, ip = sys.argv[1], sys.argv[2]
-
-
-class Handler(socketserver.StreamRequestHandler):
-    def handle(self):
-        peer = self.client_address[0]
-        line = self.rfile.readline()
-        if line.startswith(b"GET"):
-            while True:
-                header = self.rfile.readline()
-                if not header or header in (b"\r\n", b"\n"):
-                    break
-            body = f"{name} {peer}\n".encode()
-            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
-                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        elif line.startswith(b"LONG"):
-            # One answer per line received, until the client hangs up.
-            self.wfile.write(f"{name}\n".encode())
-            self.wfile.flush()
-            for _ in self.rfile:
-                self.wfile.write(f"{name}\n".encode())
-                self.wfile.flush()
-
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    request_queue_size = 256
-
-
-def udp_echo():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((ip, 5353))
-    while True:
-        data, addr = s.recvfrom(2048)
-        s.sendto(f"{name} {addr[0]}\n".encode(), addr)
-
-
-threading.Thread(target=udp_echo, daemon=True).start()
-Server((ip, 8080), Handler).serve_forever()
-PYEOF
-cat >"$WORK/client.py" <<'PYEOF'
-# The client side of the data-plane traffic test.
-#   spread HOST PORT N            N sequential HTTP connections; prints "<backend> <count>" lines
-#                                 and "errors <n>"
-#   long HOST PORT SECONDS FILE   one TCP connection kept busy (a line every 50 ms); writes
-#                                 "ok <backend> <answers>" or "error <why>" to FILE at the end,
-#                                 and "started <backend>" as soon as it is established
-#   udp HOST PORT                 one datagram; prints the answer
-#   until HOST PORT SECONDS FILE  retries an HTTP GET every 10 ms; prints when it first worked
-#   ping HOST 0                   one ICMP echo request (raw socket); prints "reply from HOST"
-import collections
-import socket
-import sys
-import time
-
-
-def get(host, port, timeout=5.0):
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    body = data.split(b"\r\n\r\n", 1)[1].decode()
-    return body.split()[0]
-
-
-mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode == "spread":
-    counts, errors = collections.Counter(), 0
-    for _ in range(int(sys.argv[4])):
-        try:
-            counts[get(host, port)] += 1
-        except Exception as e:  # counted, and the first few shown
-            errors += 1
-            if errors <= 3:
-                print("error", repr(e), file=sys.stderr)
-    for name, n in sorted(counts.items()):
-        print(name, n)
-    print("errors", errors)
-elif mode == "long":
-    seconds, out = float(sys.argv[4]), sys.argv[5]
-    result = "error never connected"
-    try:
-        with socket.create_connection((host, port), timeout=3) as s:
-            f = s.makefile("rwb")
-            f.write(b"LONG\n")
-            f.flush()
-            first = f.readline().decode().strip()
-            if not first:
-                raise RuntimeError("closed before the first answer")
-            with open(out + ".started", "w") as st:
-                st.write(first + "\n")
-            answers, end = 1, time.time() + seconds
-            while time.time() < end:
-                f.write(b"x\n")
-                f.flush()
-                got = f.readline().decode().strip()
-                if got != first:
-                    raise RuntimeError(f"answer {answers}: {got!r} instead of {first!r}")
-                answers += 1
-                time.sleep(0.05)
-            result = f"ok {first} {answers}"
-    except Exception as e:
-        result = f"error {e!r}"
-    with open(out, "w") as f:
-        f.write(result + "\n")
-elif mode == "udp":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(2)
-    for attempt in range(3):
-        s.sendto(b"ping", (host, port))
-        try:
-            print(s.recvfrom(2048)[0].decode().strip())
-            break
-        except socket.timeout:
-            continue
-elif mode == "ping":
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    s.settimeout(2)
-    body = b"\x08\x00\x00\x00\x12\x34\x00\x01" + b"k8c-ping"
-    total = sum(int.from_bytes(body[i:i + 2], "big") for i in range(0, len(body), 2))
-    total = (total & 0xffff) + (total >> 16)
-    csum = ~((total & 0xffff) + (total >> 16)) & 0xffff
-    s.sendto(body[:2] + csum.to_bytes(2, "big") + body[4:], (host, 0))
-    deadline = time.time() + 2
-    while time.time() < deadline:
-        try:
-            data, addr = s.recvfrom(2048)
-        except socket.timeout:
-            break
-        icmp = data[(data[0] & 0x0f) * 4:]
-        if icmp[0] == 0 and icmp[4:6] == b"\x12\x34":
-            print("reply from", addr[0])
-            break
-elif mode == "until":
-    # Prints the wall-clock time (epoch seconds) of the first success, so the caller can
-    # measure from whatever moment it chooses; writes FILE.ready once it is polling.
-    start, limit = time.time(), float(sys.argv[4])
-    open(sys.argv[5] + ".ready", "w").close()
-    while time.time() - start < limit:
-        try:
-            get(host, port, timeout=0.1)
-            print(f"{time.time():.3f}")
-            sys.exit(0)
-        except Exception:
-            time.sleep(0.01)
-    print("never")
-    sys.exit(1)
-PYEOF
 
 # --- topology ---------------------------------------------------------------------------------
 netns_lan
@@ -192,7 +30,7 @@ for i in 1 2 3; do
   port "$ns" eth0 02:00:00:00:00:1$i be$i
   in_ns "$ns" ip addr add 10.99.0.1$i/24 dev eth0
   in_ns "$ns" ip route add 10.99.0.2/32 via 10.99.0.1
-  ip netns exec "$ns" python3 "$WORK/backend.py" be$i 10.99.0.1$i >"$WORK/be$i.log" 2>&1 &
+  ip netns exec "$ns" python3 "$E2E_DIR/fixtures/netns_backend.py" be$i 10.99.0.1$i >"$WORK/be$i.log" 2>&1 &
 done
 
 # --- control plane, in the node namespace ------------------------------------------------------
@@ -276,7 +114,7 @@ if ! start_dataplane; then echo "data plane did not start"; cat "$WORK/dp.out"; 
 if wait_until 30 table_ready; then pass "the data plane follows the API (4 service ports)"; else
   fail "service table not built"; tail -n 20 "$WORK/dp.out" | sed 's/^/    /'; fi
 
-cli() { in_ns "$CLI" timeout 120 python3 "$WORK/client.py" "$@"; }
+cli() { in_ns "$CLI" timeout 120 python3 "$E2E_DIR/fixtures/netns_client.py" "$@"; }
 curl_cli() { in_ns "$CLI" curl -sS --max-time 5 --retry 3 --retry-delay 1 --retry-all-errors "$@"; }
 
 expect_contains "curl ClusterIP reaches a backend" "10.99.0.2" curl_cli http://10.96.100.10/
