@@ -373,8 +373,17 @@ std::string Controller::render_metrics() {
   per_lcore("k8c_dataplane_replied_packets_total", "counter", "ARP and ICMP answers sent.",
             [](const LcoreLive& l) { return double(l.stats->replied.get()); });
   per_lcore("k8c_dataplane_not_ours_packets_total", "counter",
-            "Frames for the kernel, freed: there is no exception path yet.",
+            "Frames for the kernel, freed: there is no --kernel-port.",
             [](const LcoreLive& l) { return double(l.not_ours->get()); });
+  per_lcore("k8c_dataplane_to_kernel_packets_total", "counter",
+            "Frames handed to the kernel through the --kernel-port tap.",
+            [](const LcoreLive& l) { return double(l.to_kernel->get()); });
+  per_lcore("k8c_dataplane_from_kernel_packets_total", "counter",
+            "Frames the kernel sent on the --kernel-port tap, sent out of the port.",
+            [](const LcoreLive& l) { return double(l.from_kernel->get()); });
+  per_lcore("k8c_dataplane_steered_packets_total", "counter",
+            "Frames handed to the lcore that owns their flow (several queues).",
+            [](const LcoreLive& l) { return double(l.steered->get()); });
   per_lcore("k8c_dataplane_tx_failed_packets_total", "counter", "Frames the TX ring refused.",
             [](const LcoreLive& l) { return double(l.tx_failed->get()); });
   per_lcore("k8c_dataplane_new_flows_total", "counter", "Flows created.",

@@ -55,7 +55,7 @@ struct Fixture {
     };
     h.lcores = [this] {
       return std::vector<LcoreLive>{{0, 0, &ctx.stats, &iterations, &busy, &busy, &total, &zero,
-                                     &zero, &ctx.conntrack, &zero, &zero, &zero}};
+                                     &zero, &ctx.conntrack, &to_kernel, &from_kernel, &steered}};
     };
     controller = std::make_unique<Controller>(std::move(o), std::move(h));
   }
@@ -86,7 +86,7 @@ struct Fixture {
   Rcu<NeighbourTable> neighbours{1};
   NeighbourEvents events;
   LcoreContext ctx;
-  Counter iterations, busy, total, zero;
+  Counter iterations, busy, total, zero, to_kernel, from_kernel, steered;
   uint64_t now = 1;
   std::vector<std::vector<uint8_t>> sent;
   std::unique_ptr<Controller> controller;
@@ -158,6 +158,20 @@ endpoints: [{addresses: [10.0.0.11]}]
   EXPECT_NE(after.find("k8c_dataplane_drops_total{reason=\"no_neighbour\"} 0"), std::string::npos);
   EXPECT_NE(after.find("k8c_dataplane_new_flows_total{lcore=\"0\"} 10"), std::string::npos);
   EXPECT_NE(after.find("# TYPE k8c_dataplane_lcore_utilisation gauge"), std::string::npos);
+}
+
+TEST(Controller, ExceptionPathAndSteeringCountersAreExported) {
+  Fixture f;
+  f.to_kernel.add(7);
+  f.from_kernel.add(5);
+  f.steered.add(3);
+  std::string m = f.controller->render_metrics();
+  EXPECT_NE(m.find("# TYPE k8c_dataplane_to_kernel_packets_total counter\n"), std::string::npos);
+  EXPECT_NE(m.find("k8c_dataplane_to_kernel_packets_total{lcore=\"0\"} 7\n"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("k8c_dataplane_from_kernel_packets_total{lcore=\"0\"} 5\n"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("k8c_dataplane_steered_packets_total{lcore=\"0\"} 3\n"), std::string::npos) << m;
 }
 
 TEST(Controller, ActiveFlowGaugesOutliveTheirBackend) {
