@@ -5,19 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "dataplane/pipeline.h"
+#include "tests/dataplane/fixtures/objects.h"
 #include "tests/dataplane/fixtures/packet_builder.h"
 
 namespace k8c::dp {
 namespace {
 
 using namespace fixtures;
-
-ObjectRef obj(std::string_view yaml) {
-  std::string err;
-  auto j = parse_json_or_yaml(yaml, &err);
-  EXPECT_TRUE(j) << err;
-  return std::make_shared<const Json>(j ? *j : Json::object());
-}
 
 const char* kService = R"(
 metadata: {name: web, namespace: default}

@@ -6,16 +6,12 @@
 #include <unistd.h>
 
 #include "common/http.h"
+#include "tests/dataplane/fixtures/objects.h"
 
 namespace k8c::dp {
 namespace {
 
-ObjectRef obj(std::string_view yaml) {
-  std::string err;
-  auto j = parse_json_or_yaml(yaml, &err);
-  EXPECT_TRUE(j) << err;
-  return std::make_shared<const Json>(j ? *j : Json::object());
-}
+using fixtures::obj;
 
 ObjectRef service(const std::string& name, const std::string& policy, int hc_port,
                   const std::string& type = "LoadBalancer") {

@@ -4,15 +4,12 @@
 
 #include <algorithm>
 
+#include "tests/dataplane/fixtures/objects.h"
+
 namespace k8c::dp {
 namespace {
 
-ObjectRef obj(std::string_view yaml) {
-  std::string err;
-  auto j = parse_json_or_yaml(yaml, &err);
-  EXPECT_TRUE(j) << err;
-  return std::make_shared<const Json>(j ? *j : Json::object());
-}
+using fixtures::obj;
 
 const ServiceSpec* find(const Translation& t, std::string_view name) {
   for (const auto& s : t.services)
