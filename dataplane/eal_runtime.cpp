@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "dataplane/steering.h"
 
@@ -785,28 +786,24 @@ void EalRuntime::run(const std::atomic<bool>& stop, uint64_t duration_ns) {
   }
 }
 
+namespace {
+
+// Undoes as much of a port's start-up as happened, once.
+void stop_and_close(uint16_t port, bool& started, bool& configured) {
+  if (std::exchange(started, false)) rte_eth_dev_stop(port);
+  if (std::exchange(configured, false)) rte_eth_dev_close(port);
+}
+
+}  // namespace
+
 void EalRuntime::shutdown() {
-  if (kernel_started_) {
-    rte_eth_dev_stop(kport_);
-    kernel_started_ = false;
-  }
-  if (kernel_configured_) {
-    rte_eth_dev_close(kport_);
-    kernel_configured_ = false;
-  }
+  stop_and_close(kport_, kernel_started_, kernel_configured_);
   if (kernel_created_) {
     if (kernel_device_) rte_dev_remove(kernel_device_);  // removes the kernel interface
     kernel_device_ = nullptr;
     kernel_created_ = false;
   }
-  if (port_started_) {
-    rte_eth_dev_stop(port_);
-    port_started_ = false;
-  }
-  if (port_configured_) {
-    rte_eth_dev_close(port_);
-    port_configured_ = false;
-  }
+  stop_and_close(port_, port_started_, port_configured_);
   pollers_.clear();
   for (rte_ring* r : inboxes_) {
     // Frames still queued between lcores go back to the pool before it is freed.
