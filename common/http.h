@@ -101,16 +101,46 @@ struct ServerOptions {
   std::optional<TlsServerConfig> tls;
 };
 
+// An I/O loop that several Servers can share: one io_context and the threads that run it. A
+// Server built on one (the constructor taking an IoLoop) starts no thread of its own, so a
+// process serving many small listeners (the data plane's health-check ports, one per Service)
+// needs one thread for all of them instead of one per port.
+//
+// Stop the Servers built on a loop before destroying it, and destroy it from a thread of its
+// own: the destructor stops and joins its threads.
+class IoLoop {
+ public:
+  explicit IoLoop(int threads = 1);  // starts the threads (at least one)
+  ~IoLoop();
+  IoLoop(const IoLoop&) = delete;
+  IoLoop& operator=(const IoLoop&) = delete;
+
+  int threads() const;
+  // Whether the calling thread is one of this loop's.
+  bool running_in_this_thread() const;
+
+ private:
+  friend class Server;
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
 class Server {
  public:
+  // A server with its own I/O threads (options.threads of them), started by start().
   Server(ServerOptions options, Handler handler);
+  // A server on a shared loop: its connections are served by the loop's threads, and
+  // options.threads is ignored. The loop must outlive the server's stop().
+  Server(ServerOptions options, Handler handler, IoLoop& loop);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and starts the I/O threads. Throws std::runtime_error naming the problem
-  // (address in use, unreadable certificate, ...).
+  // Binds and starts accepting (and, without a shared loop, the I/O threads). Throws
+  // std::runtime_error naming the problem (address in use, unreadable certificate, ...).
   void start();
+  // Closes the listener and every connection; the port is released when it returns (unless it
+  // is called from a thread of the shared loop, which cannot wait for itself).
   void stop();
   uint16_t port() const;
 

@@ -3,7 +3,9 @@
 // Threading: one io_context run by N threads, a strand per connection. A single io_context lets
 // completions spread over all threads, so one busy watch stream never holds up the unrelated
 // connections that io_context-per-thread would have pinned to the same thread; the strand keeps
-// each connection's handlers serial without locks.
+// each connection's handlers serial without locks. The io_context and its threads are the
+// server's own, or an IoLoop's shared with other servers (many small listeners, one thread);
+// either way the listener's handlers run on a strand of their own.
 //
 // Per connection, requests are parsed one at a time: llhttp pauses at the end of each message,
 // the handler runs, and the next pipelined request is parsed only after the previous response
@@ -30,7 +32,9 @@
 #include <cctype>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
@@ -970,37 +974,52 @@ std::unique_ptr<ssl::context> make_server_tls(const TlsServerConfig& cfg) {
   return ctx;
 }
 
-}  // namespace
-
 // ---- Server ----
 
-struct Server::Impl {
-  std::shared_ptr<Core> core = std::make_shared<Core>();
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{ioc};
-  asio::steady_timer retry{ioc};
+// The listening socket and its accept loop. Its handlers hold it by shared_ptr, so a server
+// stopped and destroyed while the (shared) loop still runs leaves nothing dangling: the aborted
+// accept completes later and lets go of it. It holds no reference to the loop itself, so what is
+// still queued in a loop being destroyed releases it without a cycle.
+struct Listener : std::enable_shared_from_this<Listener> {
+  Listener(std::shared_ptr<Core> c, asio::io_context& io)
+      : core(std::move(c)),
+        ioc(io),
+        strand(asio::make_strand(io)),
+        acceptor(strand),
+        retry(strand) {}
+
+  std::shared_ptr<Core> core;
+  asio::io_context& ioc;
+  asio::strand<asio::io_context::executor_type> strand;  // the acceptor's and retry's handlers
+  tcp::acceptor acceptor;
+  asio::steady_timer retry;
   std::unique_ptr<ssl::context> tls;
-  std::vector<std::thread> threads;
-  uint16_t port = 0;
-  bool started = false;
-  bool stopped = false;
+
+  void close() {
+    error_code ignored;
+    acceptor.close(ignored);
+    retry.cancel();
+  }
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](const error_code& ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (ec) {
-        // Out of descriptors and the like persist; retrying at once would spin a core.
-        spdlog::warn("http: accept failed: {}", ec.message());
-        retry.expires_after(std::chrono::milliseconds(50));
-        retry.async_wait([this](const error_code& e) {
-          if (!e && acceptor.is_open()) accept();
-        });
-        return;
-      }
-      on_accept(std::move(s));
-      accept();
-    });
+    acceptor.async_accept(asio::make_strand(ioc),
+                          [self = shared_from_this()](const error_code& ec, tcp::socket s) {
+                            Listener& l = *self;
+                            if (ec == asio::error::operation_aborted || !l.acceptor.is_open())
+                              return;
+                            if (ec) {
+                              // Out of descriptors and the like persist; retrying at once would
+                              // spin a core.
+                              spdlog::warn("http: accept failed: {}", ec.message());
+                              l.retry.expires_after(std::chrono::milliseconds(50));
+                              l.retry.async_wait([self](const error_code& e) {
+                                if (!e && self->acceptor.is_open()) self->accept();
+                              });
+                              return;
+                            }
+                            l.on_accept(std::move(s));
+                            l.accept();
+                          });
   }
 
   void on_accept(tcp::socket socket) {
@@ -1026,9 +1045,82 @@ struct Server::Impl {
   }
 };
 
+}  // namespace
+
+struct IoLoop::Impl {
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::atomic<bool> running{false};
+
+  void start(int n) {
+    work.emplace(ioc.get_executor());
+    running.store(true);
+    for (int i = 0; i < std::max(1, n); ++i) {
+      threads.emplace_back([this] {
+        for (;;) {
+          try {
+            ioc.run();
+            return;
+          } catch (const std::exception& e) {
+            spdlog::error("http: I/O thread caught: {}", e.what());
+          }
+        }
+      });
+    }
+  }
+
+  void stop() {
+    running.store(false);
+    work.reset();
+    ioc.stop();
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+  }
+
+  bool in_loop() { return ioc.get_executor().running_in_this_thread(); }
+};
+
+IoLoop::IoLoop(int threads) : impl_(std::make_shared<Impl>()) {
+  impl_->start(threads);
+}
+
+IoLoop::~IoLoop() {
+  impl_->stop();
+}
+
+int IoLoop::threads() const {
+  return static_cast<int>(impl_->threads.size());
+}
+
+bool IoLoop::running_in_this_thread() const {
+  return impl_->in_loop();
+}
+
+struct Server::Impl {
+  std::shared_ptr<Core> core = std::make_shared<Core>();
+  std::shared_ptr<IoLoop::Impl> loop;  // declared before the listener: outlives it
+  bool owned_loop = false;             // started by start(), stopped by stop()
+  std::shared_ptr<Listener> listener;
+  uint16_t port = 0;
+  bool started = false;
+  bool stopped = false;
+};
+
 Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
   impl_->core->options = std::move(options);
   impl_->core->handler = std::move(handler);
+  impl_->loop = std::make_shared<IoLoop::Impl>();
+  impl_->owned_loop = true;
+}
+
+Server::Server(ServerOptions options, Handler handler, IoLoop& loop)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->core->options = std::move(options);
+  impl_->core->handler = std::move(handler);
+  impl_->loop = loop.impl_;
 }
 
 Server::~Server() {
@@ -1039,13 +1131,14 @@ void Server::start() {
   Impl& m = *impl_;
   if (m.started) throw std::runtime_error("http server already started");
   const ServerOptions& opts = m.core->options;
-  if (opts.tls) m.tls = make_server_tls(*opts.tls);
+  auto listener = std::make_shared<Listener>(m.core, m.loop->ioc);
+  if (opts.tls) listener->tls = make_server_tls(*opts.tls);
   auto [host, port] = split_listen_address(opts.listen);
   error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   tcp::endpoint ep;
   if (ec) {
-    tcp::resolver resolver(m.ioc);
+    tcp::resolver resolver(m.loop->ioc);
     auto results = resolver.resolve(host, port, ec);
     if (ec || results.empty()) {
       throw std::runtime_error("cannot resolve listen address " + opts.listen + ": " +
@@ -1062,31 +1155,26 @@ void Server::start() {
     if (p < 0 || p > 65535) throw std::runtime_error("bad port in listen address " + opts.listen);
     ep = tcp::endpoint(addr, static_cast<uint16_t>(p));
   }
-  m.acceptor.open(ep.protocol(), ec);
-  if (!ec) m.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) m.acceptor.bind(ep, ec);
-  if (!ec) m.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  tcp::acceptor& acceptor = listener->acceptor;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     error_code ignored;
-    m.acceptor.close(ignored);
+    acceptor.close(ignored);
     throw std::runtime_error("cannot listen on " + opts.listen + ": " + ec.message());
   }
-  m.port = m.acceptor.local_endpoint().port();
+  m.port = acceptor.local_endpoint().port();
   m.started = true;
-  m.work.emplace(m.ioc.get_executor());
-  m.accept();
-  int n = std::max(1, opts.threads);
-  for (int i = 0; i < n; ++i) {
-    m.threads.emplace_back([&m] {
-      for (;;) {
-        try {
-          m.ioc.run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("http: I/O thread caught: {}", e.what());
-        }
-      }
-    });
+  m.listener = listener;
+  // Nothing runs the listener's strand yet when the loop is ours; on a shared loop the first
+  // accept is initiated on the strand, where every later one runs.
+  if (m.owned_loop) {
+    listener->accept();
+    m.loop->start(opts.threads);
+  } else {
+    asio::dispatch(listener->strand, [listener] { listener->accept(); });
   }
 }
 
@@ -1098,11 +1186,23 @@ void Server::stop() {
     std::unique_lock l(m.core->post_mu);
     m.core->alive.store(false);
   }
-  asio::post(m.ioc, [&m] {
-    error_code ignored;
-    m.acceptor.close(ignored);
-    m.retry.cancel();
-  });
+  const bool in_loop = m.loop->in_loop();
+  const bool running = m.loop->running.load();
+  auto listener = m.listener;
+  if (running && !in_loop) {
+    // On the listener's strand, and waited for: the port is free once stop() returns.
+    auto closed = std::make_shared<std::promise<void>>();
+    auto done = closed->get_future();
+    asio::post(listener->strand, [listener, closed] {
+      listener->close();
+      closed->set_value();
+    });
+    done.wait_for(std::chrono::seconds(5));
+  } else if (running) {
+    asio::post(listener->strand, [listener] { listener->close(); });
+  } else {
+    listener->close();  // no thread runs the loop: nothing else touches the acceptor
+  }
   std::vector<std::shared_ptr<Session>> sessions;
   {
     std::lock_guard l(m.core->sessions_mu);
@@ -1112,18 +1212,13 @@ void Server::stop() {
   }
   for (auto& s : sessions) asio::post(s->executor(), [s] { s->close(); });
   sessions.clear();
-  m.work.reset();
-  {
+  if (running && !in_loop) {
     // Sessions close on their strands (running on_close callbacks); give them a bounded time.
     std::unique_lock l(m.core->sessions_mu);
     m.core->sessions_cv.wait_for(l, std::chrono::seconds(5),
                                  [&] { return m.core->sessions.empty(); });
   }
-  m.ioc.stop();
-  for (auto& t : m.threads) {
-    if (t.joinable()) t.join();
-  }
-  m.threads.clear();
+  if (m.owned_loop) m.loop->stop();
 }
 
 uint16_t Server::port() const {
