@@ -1,9 +1,12 @@
 #include "dataplane/health_check.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <set>
 
 #include "common/http.h"
 #include "tests/dataplane/fixtures/objects.h"
@@ -159,6 +162,241 @@ TEST(HealthCheckServer, APortThatCannotOpenIsReportedAndRetried) {
   hs.update(0, {{"shop", "lb", p, 1}});
   EXPECT_TRUE(hs.listening().empty());
   EXPECT_THROW(get(p), std::runtime_error);
+}
+
+// ---- the proxy's own health ----
+
+using std::chrono::seconds;
+using Sys = std::chrono::system_clock;
+
+// A clock the test moves by hand.
+struct FakeClock {
+  ProxyHealthTracker::Time t{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
+                             Sys::from_time_t(1764049620)};
+  void advance(std::chrono::nanoseconds d) {
+    t.mono += d;
+    t.wall += std::chrono::duration_cast<Sys::duration>(d);
+  }
+  std::function<ProxyHealthTracker::Time()> fn() {
+    return [this] { return t; };
+  }
+};
+
+ProxyHealthTracker::Options tracker_options(FakeClock& clock) {
+  ProxyHealthTracker::Options o;
+  o.table_timeout = seconds(10);
+  o.lcore_timeout = seconds(3);
+  o.now = clock.fn();
+  return o;
+}
+
+TEST(ProxyHealthTracker, StaleWhenAChangeWaitsLongerThanTheTimeout) {
+  FakeClock clock;
+  ProxyHealthTracker t(tracker_options(clock));
+  auto h = t.check();
+  EXPECT_TRUE(h.healthy);                        // nothing pending at start-up, as kube-proxy
+  EXPECT_EQ(h.last_updated, Sys::time_point{});  // never updated
+  EXPECT_EQ(h.current_time, clock.t.wall);
+
+  t.queued();
+  clock.advance(seconds(5));
+  t.queued();  // a second change: the oldest pending one counts
+  clock.advance(seconds(4));
+  EXPECT_TRUE(t.check().healthy);  // 9 s pending, limit 10
+  clock.advance(seconds(1));
+  h = t.check();
+  EXPECT_FALSE(h.healthy);
+  EXPECT_NE(h.reason.find("waited 10"), std::string::npos) << h.reason;
+
+  Sys::time_point applied = clock.t.wall;
+  t.updated();
+  clock.advance(seconds(60));  // nothing pending: an old update is no staleness
+  h = t.check();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_TRUE(h.reason.empty());
+  EXPECT_EQ(h.last_updated, applied);
+
+  // A change applied within the limit never shows.
+  t.queued();
+  clock.advance(seconds(9));
+  t.updated();
+  clock.advance(seconds(9));
+  EXPECT_TRUE(t.check().healthy);
+}
+
+TEST(ProxyHealthTracker, UnhealthyWhileAnLcoreStopsLooping) {
+  FakeClock clock;
+  ProxyHealthTracker t(tracker_options(clock));
+  std::vector<uint64_t> iterations = {100, 200};
+  t.set_lcores([&] { return iterations; });
+  EXPECT_TRUE(t.check().healthy);  // first sample: both count as moving
+  clock.advance(seconds(2));
+  iterations = {150, 200};  // lcore 1 stuck, within the limit so far
+  EXPECT_TRUE(t.check().healthy);
+  clock.advance(seconds(1));
+  iterations = {180, 200};
+  auto h = t.check();  // lcore 1 has not moved for 3 s
+  EXPECT_FALSE(h.healthy);
+  EXPECT_NE(h.reason.find("lcore #1"), std::string::npos) << h.reason;
+  iterations = {181, 201};  // it loops again
+  EXPECT_TRUE(t.check().healthy);
+
+  // Both stop: still unhealthy after the limit, however often it is asked.
+  clock.advance(seconds(3));
+  EXPECT_FALSE(t.check().healthy);
+  EXPECT_FALSE(t.check().healthy);
+  // No lcores to watch (the runtime stopped being asked): healthy by this measure.
+  t.set_lcores({});
+  EXPECT_TRUE(t.check().healthy);
+}
+
+TEST(ProxyHealthTracker, NodeEligibilityIsReportedApart) {
+  FakeClock clock;
+  ProxyHealthTracker t(tracker_options(clock));
+  t.set_node_eligible(false);
+  auto h = t.check();
+  EXPECT_TRUE(h.healthy);  // serviceProxyHealthy ignores it, as kube-proxy's IsHealthy()
+  EXPECT_FALSE(h.node_eligible);
+  EXPECT_EQ(healthz_response(h).status, 503);
+  EXPECT_EQ(healthz_response(h, /*livez=*/true).status, 200);
+}
+
+TEST(NodeEligible, DeletionOrAutoscalerTaint) {
+  std::vector<ObjectRef> nodes = {obj("kind: Node\nmetadata: {name: node-1}\n")};
+  EXPECT_TRUE(node_eligible(nodes, "node-1"));
+  EXPECT_TRUE(node_eligible({}, "node-1"));  // not seen yet
+  nodes = {
+      obj("kind: Node\nmetadata: {name: node-1, deletionTimestamp: "
+          "'2026-01-01T00:00:00Z'}\n")};
+  EXPECT_FALSE(node_eligible(nodes, "node-1"));
+  EXPECT_TRUE(node_eligible(nodes, "node-2"));  // another node's deletion is not ours
+  nodes = {
+      obj("kind: Node\nmetadata: {name: node-1}\nspec:\n  taints:\n  - {key: other, "
+          "effect: NoSchedule}\n  - {key: ToBeDeletedByClusterAutoscaler, value: '1', "
+          "effect: NoSchedule}\n")};
+  EXPECT_FALSE(node_eligible(nodes, "node-1"));
+  nodes = {
+      obj("kind: Node\nmetadata: {name: node-1}\nspec:\n  taints:\n  - {key: other, "
+          "effect: NoSchedule}\n")};
+  EXPECT_TRUE(node_eligible(nodes, "node-1"));
+}
+
+TEST(Healthz, KubeProxysShapeAndStatus) {
+  ProxyHealth h;
+  h.current_time = Sys::from_time_t(1764049620) + std::chrono::nanoseconds(123456789);
+  h.last_updated = Sys::from_time_t(1764049600);
+  auto r = healthz_response(h);
+  EXPECT_EQ(r.status, 200);
+  // Healthy: lastUpdated is the current time, as kube-proxy writes it.
+  EXPECT_EQ(r.body,
+            "{\"lastUpdated\": \"2025-11-25 05:47:00.123456789 +0000 UTC\",\"currentTime\": "
+            "\"2025-11-25 05:47:00.123456789 +0000 UTC\", \"nodeEligible\": true}");
+  EXPECT_EQ(*http::find_header(r.headers, "Content-Type"), "application/json");
+  EXPECT_EQ(*http::find_header(r.headers, "X-Content-Type-Options"), "nosniff");
+
+  h.healthy = false;
+  h.current_time = Sys::from_time_t(1764049620) + std::chrono::milliseconds(500);
+  r = healthz_response(h);
+  EXPECT_EQ(r.status, 503);
+  auto j = Json::parse(r.body);
+  EXPECT_EQ(j["lastUpdated"], "2025-11-25 05:46:40 +0000 UTC");  // the last real update
+  EXPECT_EQ(j["currentTime"], "2025-11-25 05:47:00.5 +0000 UTC");
+  EXPECT_EQ(j["nodeEligible"], true);
+  r = healthz_response(h, /*livez=*/true);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body,
+            "{\"lastUpdated\": \"2025-11-25 05:46:40 +0000 UTC\",\"currentTime\": "
+            "\"2025-11-25 05:47:00.5 +0000 UTC\"}");
+
+  h.last_updated = {};  // never updated: Go's zero time
+  EXPECT_EQ(Json::parse(healthz_response(h).body)["lastUpdated"], "0001-01-01 00:00:00 +0000 UTC");
+}
+
+TEST(HealthCheckServer, AnUnhealthyProxyAnswers503OnEveryPort) {
+  uint16_t p = free_port();
+  std::atomic<bool> healthy{true};
+  HealthCheckServer hs([&] {
+    ProxyHealth h;
+    h.healthy = healthy.load();
+    return h;
+  });
+  hs.update(kLoopback, {{"shop", "lb", p, 2}});
+  auto r = get(p);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(Json::parse(r.body)["serviceProxyHealthy"], true);
+  healthy = false;
+  r = get(p);
+  EXPECT_EQ(r.status, 503);
+  auto j = Json::parse(r.body);
+  EXPECT_EQ(j["serviceProxyHealthy"], false);
+  EXPECT_EQ(j["localEndpoints"], 2);  // the endpoints are still reported
+  healthy = true;
+  EXPECT_EQ(get(p).status, 200);
+}
+
+TEST(HealthCheckServer, ServesHealthzFromTheTracker) {
+  FakeClock clock;
+  auto tracker = std::make_shared<ProxyHealthTracker>(tracker_options(clock));
+  HealthCheckServer hs([tracker] { return tracker->check(); });
+  uint16_t port = hs.serve_healthz("127.0.0.1:0");
+  ASSERT_NE(port, 0);
+  EXPECT_THROW(hs.serve_healthz("127.0.0.1:0"), std::runtime_error);  // once only
+
+  auto r = get(port, "/healthz");
+  EXPECT_EQ(r.status, 200);
+  auto j = Json::parse(r.body);
+  EXPECT_EQ(j["nodeEligible"], true);
+  EXPECT_EQ(j["lastUpdated"], j["currentTime"]);
+  EXPECT_EQ(get(port, "/livez").status, 200);
+  EXPECT_EQ(get(port, "/other").status, 404);
+
+  tracker->queued();
+  clock.advance(seconds(11));
+  r = get(port, "/healthz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Json::parse(r.body)["lastUpdated"], "0001-01-01 00:00:00 +0000 UTC");
+  EXPECT_EQ(get(port, "/livez").status, 503);
+  tracker->updated();
+  EXPECT_EQ(get(port, "/healthz").status, 200);
+  hs.stop();
+  EXPECT_THROW(get(port, "/healthz"), std::runtime_error);
+  hs.update(kLoopback, {{"shop", "lb", free_port(), 1}});  // after stop(): nothing opens
+  EXPECT_TRUE(hs.listening().empty());
+}
+
+size_t thread_count() {
+  size_t n = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+TEST(HealthCheckServer, FiftyPortsOnOneThread) {
+  std::set<uint16_t> ports;
+  while (ports.size() < 50) ports.insert(free_port());
+  std::vector<HealthCheckSpec> specs;
+  for (uint16_t p : ports)
+    specs.push_back({"shop", "svc-" + std::to_string(p), p, static_cast<uint32_t>(p % 3)});
+  size_t before = thread_count();
+  ASSERT_GT(before, 0u);
+  HealthCheckServer hs;
+  hs.update(kLoopback, specs);
+  ASSERT_EQ(hs.listening().size(), 50u) << (hs.failures().empty() ? "" : hs.failures()[0]);
+  uint16_t healthz = hs.serve_healthz("127.0.0.1:0");
+  for (const auto& s : specs) {
+    auto r = get(s.port);
+    EXPECT_EQ(r.status, s.local_endpoints ? 200 : 503);
+    EXPECT_EQ(Json::parse(r.body)["service"]["name"], s.name);
+  }
+  EXPECT_EQ(get(healthz, "/healthz").status, 200);
+  // One I/O thread for the 50 ports and /healthz, not one each.
+  EXPECT_EQ(thread_count(), before + 1);
+  hs.stop();
+  EXPECT_EQ(thread_count(), before);
 }
 
 }  // namespace
