@@ -9,7 +9,10 @@
 //   - with --kernel-port, a tap owned by the runtime is the kernel's side of the port: the
 //     node address goes there, and the kernel gets what is not a Service's (ARP, ICMP, ssh).
 //   - the health-check server answers each externalTrafficPolicy Local Service's
-//     healthCheckNodePort on the node address, following the same views as the controller.
+//     healthCheckNodePort on the node address, following the same views as the controller,
+//     and (--healthz) kube-proxy's /healthz and /livez; all on one I/O thread. Its answers
+//     include the data plane's own health: the lcores loop and no change waits too long for
+//     its table (dataplane/health_check.h).
 // Without --kubeconfig, or while the API server cannot be reached, the data plane runs with the
 // table it has (empty at first) and the informers keep retrying.
 //
@@ -49,6 +52,8 @@ struct DataplaneFlags {
   std::string node_name;
   std::string eal;
   std::string metrics;
+  std::string healthz;  // HOST:PORT for /healthz and /livez; empty: not served
+  double health_timeout = 10;
   std::string node_ip;  // IP or IP/PREFIX
   std::string gateway;
   std::string kernel_port;
@@ -94,6 +99,10 @@ int run_dataplane(const DataplaneFlags& f) {
   uint16_t metrics_port = 0;
   if (!f.metrics.empty() && !split_host_port_with_host(f.metrics, &metrics_host, &metrics_port))
     return fail("--metrics must be HOST:PORT, got '" + f.metrics + "'");
+  std::string healthz_host;
+  uint16_t healthz_port = 0;
+  if (!f.healthz.empty() && !split_host_port_with_host(f.healthz, &healthz_host, &healthz_port))
+    return fail("--healthz must be HOST:PORT, got '" + f.healthz + "'");
   std::string node = f.node_name;
   if (node.empty()) {
     char host[256] = {};
@@ -158,14 +167,24 @@ int run_dataplane(const DataplaneFlags& f) {
     bool pending = false;
   };
   auto gate = std::make_shared<Gate>();
-  auto health = std::make_shared<dp::HealthCheckServer>();
-  auto apply = [started, health, node](dp::Controller* c, const client::SyncView& view) {
+  // The data plane's own health (kube-proxy's healthz state): a view handed over by the sync is
+  // a queued update until its table is published; the lcores are watched once they exist.
+  dp::ProxyHealthTracker::Options hopts;
+  hopts.table_timeout = hopts.lcore_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(f.health_timeout * 1000));
+  auto tracker = std::make_shared<dp::ProxyHealthTracker>(hopts);
+  auto health = std::make_shared<dp::HealthCheckServer>([tracker] { return tracker->check(); });
+  auto apply = [started, health, tracker, node](dp::Controller* c, const client::SyncView& view) {
     bool first = c->builds() == 0;
-    if (c->rebuild(view.at(0), view.at(1), view.at(2)) && first)
+    bool built = c->rebuild(view.at(0), view.at(1), view.at(2));
+    if (built && first)
       spdlog::info("dataplane: first service table from the API server {} ms after start",
                    std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started)
                        .count());
+    // A table that could not be built leaves the change pending: stale once it waits too long.
+    if (built) tracker->updated();
+    tracker->set_node_eligible(dp::node_eligible(view.at(2), node));
     // Off the lcores, after the table: a health check never says "healthy" for endpoints the
     // data plane does not forward to yet.
     std::vector<std::string> problems;
@@ -189,7 +208,8 @@ int run_dataplane(const DataplaneFlags& f) {
     so.name = "dataplane";
     sync = std::make_unique<client::ObjectSync>(
         api, std::move(sources),
-        [gate, apply](const client::SyncView& view) {
+        [gate, apply, tracker](const client::SyncView& view) {
+          tracker->queued();
           std::lock_guard lock(gate->mu);
           if (gate->controller)
             apply(gate->controller, view);
@@ -200,8 +220,11 @@ int run_dataplane(const DataplaneFlags& f) {
     sync->start();
   }
   // Every early return below must stop the sync first: its thread uses the gate's controller.
+  // The health server goes with it, before the runtime whose lcores it watches.
   auto stop_sync = [&] {
     if (sync) sync->stop();
+    health->stop();
+    tracker->set_lcores({});
     std::lock_guard lock(gate->mu);
     gate->controller = nullptr;
   };
@@ -277,6 +300,26 @@ int run_dataplane(const DataplaneFlags& f) {
     }
   }
 
+  // The lcores' loop counters: valid until rt.shutdown(), which every path reaches only after
+  // stop_sync() has stopped the health server and cleared them.
+  tracker->set_lcores([&rt] {
+    std::vector<uint64_t> iterations;
+    for (const auto& l : rt.live()) iterations.push_back(l.iterations ? l.iterations->get() : 0);
+    return iterations;
+  });
+  uint16_t healthz_bound = 0;
+  if (!f.healthz.empty()) {
+    try {
+      healthz_bound = health->serve_healthz(f.healthz);
+    } catch (const std::exception& e) {
+      stop_sync();
+      if (metrics) metrics->stop();
+      controller.reset();
+      rt.shutdown();
+      return fail("--healthz " + f.healthz + ": " + e.what());
+    }
+  }
+
   // Without a static table the first ARP requests need the node address, which may come from
   // the Node object: the neighbour thread starts now and picks it up after the first build.
   controller->start();
@@ -327,6 +370,8 @@ int run_dataplane(const DataplaneFlags& f) {
     std::cout << ", no --kubeconfig: empty service table";
   if (metrics)
     std::cout << ", metrics on http://" << metrics_host << ":" << metrics->port() << "/metrics";
+  if (healthz_bound)
+    std::cout << ", healthz on http://" << healthz_host << ":" << healthz_bound << "/healthz";
   std::cout << std::endl;
 
   auto duration_ns = static_cast<uint64_t>(f.duration * 1e9);
@@ -460,6 +505,15 @@ Register reg([](CLI::App& app) {
   cmd->add_option("--eal", flags->eal,
                   "DPDK EAL arguments, split like a shell would, e.g. \"-l 0-1 --vdev=net_null0\"");
   cmd->add_option("--metrics", flags->metrics, "HOST:PORT to serve Prometheus /metrics on");
+  cmd->add_option("--healthz", flags->healthz,
+                  "HOST:PORT to serve kube-proxy's /healthz and /livez on (kube-proxy's is "
+                  "0.0.0.0:10256); off by default");
+  cmd->add_option("--health-timeout", flags->health_timeout,
+                  "Seconds after which the data plane reports itself unhealthy (503 on /healthz "
+                  "and every healthCheckNodePort): a cluster change still waiting for its table, "
+                  "or a polling lcore that stopped looping")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--port-id", flags->port_id, "DPDK port to serve")->capture_default_str();
   cmd->add_option("--duration", flags->duration, "Run for SECONDS, then exit (0: until a signal)")
       ->capture_default_str()

@@ -13,7 +13,9 @@
 #   - the kernel's own connections out (its ARP resolution included);
 #   - NodePorts next to all that (SNAT with the node address);
 #   - healthCheckNodePort of an externalTrafficPolicy Local LoadBalancer Service: 200 with local
-#     endpoints, 503 without, closed when the Service goes.
+#     endpoints, 503 without, closed when the Service goes;
+#   - kube-proxy's /healthz (--healthz): 200 while the data plane is healthy, 503 while its Node
+#     is tainted ToBeDeletedByClusterAutoscaler (which the Service's check does not heed).
 # The lcore runs with --idle-sleep-us (what a veth node wants): everything above holds with an
 # lcore that sleeps when idle.
 source "$(dirname "$0")/lib.sh"
@@ -101,7 +103,8 @@ fi
 
 # --- the data plane ---------------------------------------------------------------------------
 ip netns exec "$NODE" "$K8C" dataplane --kubeconfig "$KUBECONFIG" --node-name node-1 \
-  --node-ip 10.99.0.1/24 --kernel-port k8c0 --metrics 127.0.0.1:0 --idle-sleep-us 50 \
+  --node-ip 10.99.0.1/24 --kernel-port k8c0 --metrics 127.0.0.1:0 --healthz 127.0.0.1:0 \
+  --idle-sleep-us 50 \
   --eal "-l 0 --no-pci --no-huge -m 256 --file-prefix $PREFIX --vdev=net_af_packet0,iface=dp0" \
   >"$WORK/dp.out" 2>&1 &
 DP_PID=$!
@@ -129,6 +132,32 @@ body=$(tr -d '\n\t ' <"$WORK/hc.body")
 expect_eq "healthCheckNodePort body as kube-proxy's" \
   '{"service":{"namespace":"default","name":"web-local"},"localEndpoints":1,"serviceProxyHealthy":true}' \
   "$body"
+
+# --- kube-proxy's /healthz -----------------------------------------------------------------------
+HZ=$(sed -n 's|.*healthz on http://\([0-9.]*:[0-9]*\)/healthz.*|\1|p' "$WORK/dp.out" | head -n 1)
+hz_status() { in_ns "$NODE" curl -s -o "$WORK/hz.body" -w '%{http_code}' --max-time 3 "http://$HZ/$1"; }
+hz_is() { [ "$(hz_status "$1")" = "$2" ]; }
+if [ -n "$HZ" ] && hz_is healthz 200; then pass "/healthz: 200 while the lcore loops and the table is current"; else
+  fail "/healthz on '$HZ': $(hz_status healthz) instead of 200"; fi
+expect_contains "/healthz body as kube-proxy's" '"nodeEligible": true}' cat "$WORK/hz.body"
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+spec:
+  taints: [{key: ToBeDeletedByClusterAutoscaler, value: "1", effect: NoSchedule}]
+EOF
+if wait_until 20 hz_is healthz 503; then pass "/healthz: 503 while the Node is to be deleted"; else
+  fail "/healthz with the autoscaler's taint: $(hz_status healthz) instead of 503"; fi
+expect_contains "/healthz says the node is not eligible" '"nodeEligible": false}' cat "$WORK/hz.body"
+if hz_is livez 200; then pass "/livez: still 200 (the proxy itself is healthy)"; else
+  fail "/livez: $(hz_status livez) instead of 200"; fi
+if hc_is 200; then pass "healthCheckNodePort: still 200 (node eligibility is /healthz's alone)"; else
+  fail "healthCheckNodePort: $(hc_status) with a tainted Node instead of 200"; fi
+kc delete node node-1 >/dev/null
+if wait_until 20 hz_is healthz 200; then pass "/healthz: 200 again once the Node is gone"; else
+  fail "/healthz after the Node went: $(hz_status healthz) instead of 200"; fi
+
 slice node-2 | kc apply -f - >/dev/null   # the endpoint moves to another node
 if wait_until 20 hc_is 503; then pass "healthCheckNodePort: 503 once no endpoint is local"; else
   fail "healthCheckNodePort: $(hc_status) instead of 503"; fi
