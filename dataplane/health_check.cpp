@@ -252,7 +252,7 @@ uint16_t HealthCheckServer::serve_healthz(const std::string& listen) {
       loop_locked());
   server->start();  // throws with the reason
   healthz_ = std::move(server);
-  spdlog::info("dataplane health: /healthz and /livez on {}", listen);
+  spdlog::info("dataplane health: /healthz and /livez on {} (port {})", listen, healthz_->port());
   return healthz_->port();
 }
 
