@@ -46,6 +46,16 @@ inline uint16_t csum(const uint8_t* p, size_t len, uint32_t sum = 0) {
   return static_cast<uint16_t>(~csum_fold(csum_partial(p, len, sum)));
 }
 
+// csum() of an option-less IPv4 header: five words, no loop (the generic loop, vectorised for
+// any length, costs several times as many instructions on every packet).
+inline uint16_t ipv4_header_csum20(const uint8_t* ip) {
+  uint64_t acc = uint64_t{load<uint32_t>(ip)} + load<uint32_t>(ip + 4) + load<uint32_t>(ip + 8) +
+                 load<uint32_t>(ip + 12) + load<uint32_t>(ip + 16);
+  acc = (acc & 0xffffffff) + (acc >> 32);
+  acc = (acc & 0xffffffff) + (acc >> 32);
+  return static_cast<uint16_t>(~csum_fold(static_cast<uint32_t>(acc)));
+}
+
 // Pseudo-header sum for TCP/UDP over IPv4; addresses in network order as read from the frame.
 inline uint32_t pseudo_header_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len) {
   uint32_t s = (src & 0xffff) + (src >> 16) + (dst & 0xffff) + (dst >> 16);

@@ -22,7 +22,7 @@ std::unique_ptr<NeighbourTable> NeighbourTable::build(uint32_t subnet, uint32_t 
     t->has_gateway_ = true;
   }
   for (const Entry& e : entries) {
-    for (uint32_t i = static_cast<uint32_t>(mix64(e.ip)) & t->mask_;; i = (i + 1) & t->mask_) {
+    for (uint32_t i = t->home(e.ip);; i = (i + 1) & t->mask_) {
       Slot& s = t->slots_[i];
       if (s.used && s.ip == e.ip) {  // a later entry for the same address wins
         s.mac = e.mac;

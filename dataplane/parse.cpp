@@ -66,7 +66,8 @@ DropReason parse(const PacketView& pkt, Parsed& out) {
   if (ihl > avail) return DropReason::kTruncatedIp;
   uint16_t total = bswap16(load<uint16_t>(ip + ip_off::kTotalLen));
   if (total < ihl || total > avail) return DropReason::kBadIpTotalLength;
-  if (csum(ip, ihl) != 0) return DropReason::kBadIpChecksum;
+  if ((ihl == kIpv4HdrLen ? ipv4_header_csum20(ip) : csum(ip, ihl)) != 0)
+    return DropReason::kBadIpChecksum;
 
   out.l3 = L3::kIpv4;
   out.ip_options = ihl > kIpv4HdrLen;

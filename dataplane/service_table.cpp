@@ -155,8 +155,10 @@ std::unique_ptr<ServiceTable> ServiceTable::build(const NodeConfig& node,
   for (Backend& b : t->backends_)
     b.gauge = gauges->acquire(t->services_[b.service].name, b.ip, b.port);
   t->gauges_ = std::move(gauges);
-  t->svc_counters_ = std::make_unique<TrafficCounters[]>(node.lcores * t->services_.size());
-  t->be_counters_ = std::make_unique<TrafficCounters[]>(node.lcores * t->backends_.size());
+  t->svc_row_ = static_cast<uint32_t>(t->services_.size());
+  t->be_row_ = static_cast<uint32_t>(t->backends_.size());
+  t->svc_counters_ = std::make_unique<TrafficCounters[]>(node.lcores * t->svc_row_);
+  t->be_counters_ = std::make_unique<TrafficCounters[]>(node.lcores * t->be_row_);
   return t;
 }
 

@@ -236,10 +236,10 @@ class ServiceTable {
 
   // Per-lcore counters, one row per lcore so no cache line has two writers.
   TrafficCounters& service_counters(unsigned lcore, uint32_t svc) const {
-    return svc_counters_[lcore * services_.size() + svc];
+    return svc_counters_[lcore * svc_row_ + svc];
   }
   TrafficCounters& backend_counters(unsigned lcore, uint32_t b) const {
-    return be_counters_[lcore * backends_.size() + b];
+    return be_counters_[lcore * be_row_ + b];
   }
 
  private:
@@ -266,6 +266,7 @@ class ServiceTable {
   std::vector<AddrSlot> addresses_;
   uint32_t addr_mask_ = 0;
   std::unique_ptr<TrafficCounters[]> svc_counters_, be_counters_;
+  uint32_t svc_row_ = 0, be_row_ = 0;  // services_.size(), backends_.size(): no division per packet
   std::shared_ptr<FlowGauges> gauges_;
 };
 
