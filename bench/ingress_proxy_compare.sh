@@ -20,6 +20,10 @@
 # proxy needs per request is then the comparison that measures the proxy.
 # ROUNDS=N (default 1) measures each proxy N times, interleaved, and reports the median round.
 # PERF_OUT=FILE records a `perf record -e cpu-clock -g` profile of k8c during its HTTP run.
+# COUNT=1 also counts the kernel work per request: the proxy's system calls by kind (`perf stat`
+# on the syscalls tracepoints, all its threads and worker processes) and the TCP segments sent
+# on the machine (`nstat` TcpOutSegs: every hop on loopback, so the same wrk and backend add the
+# same share for every proxy), each divided by the requests of the run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -276,6 +280,14 @@ cpu_ticks() {
   awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
 }
 
+# The system calls COUNT=1 reports one by one (all of them are counted in the total).
+COUNT_NAMES="read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl timerfd_settime"
+COUNT_EVENTS=raw_syscalls:sys_enter
+for n in $COUNT_NAMES; do COUNT_EVENTS="$COUNT_EVENTS,syscalls:sys_enter_$n"; done
+tcp_counters() {
+  nstat -azs TcpOutSegs TcpExtDelayedACKs | awk '$1 == "TcpOutSegs" {s = $2} $1 == "TcpExtDelayedACKs" {a = $2} END {print s + 0, a + 0}'
+}
+
 # run PID URL [wrk args...]: prints "req/s p50 p99 requests proxy_cpu_s per_core load_busy% errors"
 run() {
   local pid=$1 out
@@ -287,8 +299,33 @@ run() {
     perf record -q -e cpu-clock -g -p "$pid" -o "$PERF_OUT" -- sleep "$DURATION" 2>/dev/null &
     perf_pid=$!
   fi
+  local count_pid= segs0=0 segs1=0 acks0=0 acks1=0
+  if [ -n "${COUNT:-}" ]; then
+    local pids
+    pids=$(echo "$pid" $(pgrep -P "$pid" || true) | tr ' ' ,)
+    perf stat -x, -o "$WORK/count.out" -e "$COUNT_EVENTS" -p "$pids" -- sleep "$DURATION" \
+      >/dev/null 2>&1 &
+    count_pid=$!
+    read -r segs0 acks0 <<<"$(tcp_counters)"
+  fi
   out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${@:3}" "$2" 2>&1)
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  local counts=-
+  if [ -n "$count_pid" ]; then
+    read -r segs1 acks1 <<<"$(tcp_counters)"
+    wait "$count_pid" || true
+    # "syscalls/req:epoll_wait/req:..." with the TCP segments and delayed ACKs per request last.
+    counts=$(awk -F, -v r="$(awk '/requests in/ {print $1}' <<<"$out")" \
+      -v segs=$((segs1 - segs0)) -v acks=$((acks1 - acks0)) '
+      $3 ~ /sys_enter/ { n = $3; sub(/.*sys_enter_?/, "", n); v[n] = $1 }
+      END {
+        if (!r) { print "-"; exit }
+        printf "%.2f", v[""] / r
+        split("'"$COUNT_NAMES"'", names, " ")
+        for (i = 1; i in names; i++) printf ":%.2f", v[names[i]] / r
+        printf ":%.2f:%.3f\n", segs / r, acks / r
+      }' "$WORK/count.out")
+  fi
   t1=$(proc_ticks "$pid")
   read -r l1 lt1 <<<"$(cpu_ticks $LOAD_CPU)"
   echo "$out" >>"$WORK/wrk.log"
@@ -301,7 +338,7 @@ run() {
   cpu=$(awk -v t=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz}')
   per_core=$(awk -v r="${reqs:-0}" -v t=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.0f", t ? r * hz / t : 0}')
   load=$(awk -v b=$((l1 - l0)) -v t=$((lt1 - lt0)) 'BEGIN {printf "%.0f%%", t ? 100 * b / t : 0}')
-  echo "${rps:-0} ${p50:-?} ${p99:-?} ${reqs:-0} $cpu $per_core $load ${errors:-none}"
+  echo "${rps:-0} ${p50:-?} ${p99:-?} ${reqs:-0} $cpu $per_core $load ${errors:-none} $counts"
 }
 
 # ROUNDS runs of every proxy, interleaved (k8c, nginx, HAProxy, k8c, ...) so that a noisy
@@ -332,7 +369,7 @@ for kind in http tls; do
   [ $kind = http ] && echo "HTTP, 100 hosts" || echo "TLS (one host)"
   printf "  %-8s %10s %9s %9s %10s %14s %10s\n" proxy "req/s" p50 p99 "proxy CPU" "req/s per core" "load CPU"
   for name in k8c nginx haproxy; do
-    read -r rps p50 p99 reqs cpu per_core load errors <<<"${R[$name,$kind]}"
+    read -r rps p50 p99 reqs cpu per_core load errors _ <<<"${R[$name,$kind]}"
     printf "  %-8s %10s %9s %9s %9ss %14s %10s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "$per_core" "$load"
     [ "$errors" = none ] || echo "           errors: ${errors//_/ }"
   done
@@ -343,4 +380,16 @@ for kind in http tls; do
       'BEGIN {printf "  k8c/%-8s req/s %.2fx   req/s per proxy core %.2fx\n", o, b ? a / b : 0, d ? c / d : 0}'
   done
 done
+if [ -n "${COUNT:-}" ]; then
+  echo "Kernel work per request (COUNT=1; the proxy's system calls, TCP segments of all hops)"
+  {
+    echo "run proxy syscalls $COUNT_NAMES tcp_segs delayed_acks"
+    for kind in http tls; do
+      for name in k8c nginx haproxy; do
+        read -r _ _ _ _ _ _ _ _ counts <<<"${R[$name,$kind]}"
+        echo "$kind $name ${counts//:/ }"
+      done
+    done
+  } | column -t | sed 's/^/  /'
+fi
 echo "(wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS round(s); proxies on CPU $PROXY_CPU, wrk and backend on CPU $LOAD_CPU; $(basename "$K8C") = $K8C)"

@@ -19,7 +19,7 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -37,8 +37,11 @@
 #include "ingress/host.h"
 #include "ingress/http_parser.h"
 #include "ingress/tls_context.h"
+#include "ingress/tls_stream.h"
 
 namespace k8c::ingress {
+
+using namespace std::string_view_literals;  // appended literals need no strlen
 
 namespace {
 
@@ -50,7 +53,7 @@ using boost::system::error_code;
 using coro::ec_token;
 using coro::spawn;
 using coro::Task;
-using TlsStream = ssl::stream<tcp::socket>;
+using TlsStream = TlsSocket;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 constexpr size_t kBufferSize = 16 * 1024;
@@ -90,13 +93,16 @@ bool ejected(const EndpointState& e, Clock::time_point now) {
 }
 
 void append_uint(std::string& out, uint64_t v) {
+  // Digits from the end of a buffer, appended at once (push_back per digit checks the capacity
+  // every time).
   char buf[24];
-  int n = 0;
+  char* end = buf + sizeof buf;
+  char* p = end;
   do {
-    buf[n++] = static_cast<char>('0' + v % 10);
+    *--p = static_cast<char>('0' + v % 10);
     v /= 10;
   } while (v);
-  while (n) out.push_back(buf[--n]);
+  out.append(p, static_cast<size_t>(end - p));
 }
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -110,7 +116,7 @@ void append_json_string(std::string& out, std::string_view s) {
       // Bytes outside printable ASCII are escaped one by one, so a log line is valid JSON even
       // when a client sends invalid UTF-8 in its target.
       static constexpr char kHex[] = "0123456789abcdef";
-      out.append("\\u00");
+      out.append("\\u00"sv);
       out.push_back(kHex[c >> 4]);
       out.push_back(kHex[c & 15]);
     } else {
@@ -167,38 +173,86 @@ bool safe_path(std::string_view path) {
   return true;
 }
 
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"connection",
-                                                "keep-alive",
-                                                "proxy-connection",
-                                                "te",
-                                                "trailer",
-                                                "transfer-encoding",
-                                                "upgrade",
-                                                "proxy-authenticate",
-                                                "proxy-authorization"};
-  for (auto n : kNames) {
-    if (iequals(name, n)) return true;
+// Lists of header names matched by length first: most headers have a length no name in the
+// list has, and cost one table lookup instead of a comparison per name.
+template <size_t N>
+struct NameSet {
+  std::array<std::string_view, N> names;
+  std::array<bool, 32> lengths{};
+  constexpr explicit NameSet(std::array<std::string_view, N> n) : names(n) {
+    for (std::string_view s : names) lengths[s.size()] = true;
   }
-  return false;
-}
+  bool contains(std::string_view name) const {
+    if (name.size() >= lengths.size() || !lengths[name.size()]) return false;
+    for (std::string_view n : names) {
+      if (n.size() == name.size() && iequals(name, n)) return true;
+    }
+    return false;
+  }
+};
 
+constexpr NameSet<9> kHopByHop({"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                "transfer-encoding", "upgrade", "proxy-authenticate",
+                                "proxy-authorization"});
 // Headers we set ourselves on the way up; the client's values are never trusted.
-bool is_ours(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "x-forwarded-for",  "x-forwarded-proto", "x-forwarded-host",
-      "x-forwarded-port", "x-real-ip",         "x-request-id",
-      "forwarded",        "content-length",    "expect"};
-  for (auto n : kNames) {
-    if (iequals(name, n)) return true;
-  }
-  return false;
+constexpr NameSet<9> kOurs({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                            "x-forwarded-port", "x-real-ip", "x-request-id", "forwarded",
+                            "content-length", "expect"});
+
+bool is_hop_by_hop(std::string_view name) {
+  return kHopByHop.contains(name);
 }
 
-bool has_connection_header(const HttpParser& msg) {
-  int n = 0;
-  msg.header("connection", &n);
-  return n > 0;
+bool is_ours(std::string_view name) {
+  return kOurs.contains(name);
+}
+
+// The tokens of a message's Connection headers that name headers to drop besides the ones
+// always dropped (so "Connection: keep-alive" or "Connection: Upgrade" names nothing more),
+// collected once per message instead of rescanning the headers for every header forwarded.
+struct ConnectionTokens {
+  std::array<std::string_view, 8> names;
+  size_t count = 0;
+  bool overflow = false;  // more than fit: ask named_by_connection for each header instead
+
+  bool empty() const { return count == 0 && !overflow; }
+};
+
+bool is_hop_by_hop(std::string_view name);
+bool named_by_connection(const HttpParser& msg, std::string_view name);
+
+ConnectionTokens connection_tokens(const HttpParser& msg) {
+  ConnectionTokens out;
+  for (const HeaderRef& h : msg.headers()) {
+    if (!iequals(msg.name(h), "connection")) continue;
+    std::string_view v = msg.value(h);
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (!tok.empty() && !is_hop_by_hop(tok)) {
+        if (out.count < out.names.size()) {
+          out.names[out.count++] = tok;
+        } else {
+          out.overflow = true;
+        }
+      }
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+// True when a Connection header of `msg` (whose tokens are `tokens`) names `name`.
+bool connection_names(const HttpParser& msg, const ConnectionTokens& tokens,
+                      std::string_view name) {
+  if (tokens.overflow) return named_by_connection(msg, name);
+  for (size_t i = 0; i < tokens.count; ++i) {
+    if (iequals(tokens.names[i], name)) return true;
+  }
+  return false;
 }
 
 // True when `name` is listed in a Connection header of `msg` (those are hop-by-hop too).
@@ -291,7 +345,17 @@ class ConnBase {
 struct Worker {
   explicit Worker(Shared& s) : shared(s), reader(s.holder), rng(std::random_device{}()) {}
 
+  // The state of a route table's endpoint, remembered by its address in the table until the
+  // next table, so a request does not build and hash an "address:port" key.
   EndpointState& endpoint_state(const Endpoint& e) {
+    auto cached = by_endpoint.find(&e);
+    if (cached != by_endpoint.end()) return *cached->second;
+    EndpointState& st = endpoint_state_by_key(e);
+    by_endpoint.emplace(&e, &st);
+    return st;
+  }
+
+  EndpointState& endpoint_state_by_key(const Endpoint& e) {
     key_scratch.assign(e.address);
     key_scratch.push_back(':');
     append_uint(key_scratch, e.port);
@@ -311,6 +375,7 @@ struct Worker {
       generation = g;
       cursors.clear();
       counters.clear();
+      by_endpoint.clear();
       // Endpoints come and go with Pods; forget idle ones once many have been seen, so the map
       // (and idle connections to departed Pods) does not grow forever. Entries with requests in
       // flight are kept: sessions point at them.
@@ -352,13 +417,18 @@ struct Worker {
   // Declared before io: connections destroyed with the io_context unregister themselves.
   std::unordered_set<ConnBase*> conns;
   bool draining = false;
-  asio::io_context io{1};
+  // One thread runs it, and only posts (drain, stop) come from other threads, so the reactor's
+  // per-socket locks are not needed; the scheduler keeps its lock for those posts.
+  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<tcp::acceptor> http_acceptor;
   std::optional<tcp::acceptor> https_acceptor;
   std::unique_ptr<ssl::context> tls_base;
   RouteTableReader reader;
   std::unordered_map<std::string, EndpointState, StringHash, std::equal_to<>> endpoints;
   std::string key_scratch;
+  // Valid for the current generation's table; cleared with it (before idle entries of
+  // `endpoints` are forgotten, so it never points at a freed state).
+  std::unordered_map<const Endpoint*, EndpointState*> by_endpoint;
   uint64_t generation = ~uint64_t{0};
   std::unordered_map<const Backend*, uint32_t> cursors;
   std::unordered_map<const Route*, std::array<metrics::Counter*, 5>> counters;
@@ -400,10 +470,10 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-  Conn(Worker& w, Stream stream)
+  Conn(Worker& w, tcp::socket socket)
       : w_(w),
         opt_(w.shared.opt),
-        stream_(std::move(stream)),
+        stream_(open_stream(w, std::move(socket))),
         up_(w.io),
         watchdog_(w.io, Clock::time_point::max()),
         req_(HTTP_REQUEST, opt_.max_header_bytes, opt_.max_headers),
@@ -422,7 +492,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
   void drain_kick() override {
     if (waiting_for_request_) {
       error_code ignored;
-      stream_.lowest_layer().cancel(ignored);
+      raw_socket().cancel(ignored);
     }
   }
 
@@ -436,11 +506,38 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
  private:
   // ---- timers and I/O ----
 
+  static Stream open_stream(Worker& w, tcp::socket socket) {
+    if constexpr (kTls) {
+      return TlsSocket(std::move(socket), w.tls_base->native_handle());
+    } else {
+      return socket;
+    }
+  }
+
   tcp::socket& raw_socket() {
     if constexpr (kTls) {
-      return stream_.next_layer();
+      return stream_.socket();
     } else {
       return stream_;
+    }
+  }
+
+  // One read from the client (plaintext for TLS) and one complete write of a then b (one TLS
+  // record when they fit); awaitable, with the error in ec.
+  auto stream_read(asio::mutable_buffer buf, error_code& ec) {
+    if constexpr (kTls) {
+      return stream_.read_some(buf, ec);
+    } else {
+      return stream_.async_read_some(buf, ec_token(ec));
+    }
+  }
+  auto stream_write(std::string_view a, std::string_view b, error_code& ec) {
+    if constexpr (kTls) {
+      return stream_.write(a, b, ec);
+    } else {
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
+                                             asio::buffer(b.data(), b.size())};
+      return asio::async_write(stream_, bufs, ec_token(ec));
     }
   }
 
@@ -465,7 +562,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
       if (self->client_timer_.at <= now) {
         self->client_timer_.at = Clock::time_point::max();
         self->client_timer_.fired = true;
-        self->stream_.lowest_layer().cancel(ignored);
+        self->raw_socket().cancel(ignored);
       }
       if (self->up_timer_.at <= now) {
         self->up_timer_.at = Clock::time_point::max();
@@ -492,8 +589,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     }
     arm(client_timer_, deadline, true);
     error_code ec;
-    size_t n = co_await stream_.async_read_some(
-        asio::buffer(cbuf_.get() + cend_, kBufferSize - cend_), ec_token(ec));
+    size_t n = co_await stream_read(asio::buffer(cbuf_.get() + cend_, kBufferSize - cend_), ec);
     disarm(client_timer_);
     if (ec) co_return false;
     cend_ += n;
@@ -502,10 +598,8 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
 
   Task<bool> write_client(std::string_view a, std::string_view b = {}) {
     arm(client_timer_, Clock::now() + opt_.client_timeout, true);
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()),
-                                           asio::buffer(b.data(), b.size())};
     error_code ec;
-    size_t n = co_await asio::async_write(stream_, bufs, ec_token(ec));
+    size_t n = co_await stream_write(a, b, ec);
     disarm(client_timer_);
     bytes_out_ += n;
     co_return !ec;
@@ -524,11 +618,11 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
   Task<void> serve() {
     accepted_ = Clock::now();
     error_code ec;
-    auto remote = stream_.lowest_layer().remote_endpoint(ec);
+    auto remote = raw_socket().remote_endpoint(ec);
     if (!ec) remote_ip_ = remote.address().to_string();
     if constexpr (kTls) {
       arm(client_timer_, accepted_ + opt_.header_timeout, true);
-      co_await stream_.async_handshake(ssl::stream_base::server, ec_token(ec));
+      co_await stream_.handshake(ec);
       disarm(client_timer_);
       if (ec) co_return;
       const char* sni = SSL_get_servername(stream_.native_handle(), TLSEXT_NAMETYPE_host_name);
@@ -622,20 +716,20 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     status_ = status;
     std::string_view reason = http::reason_phrase(status);
     head_.clear();
-    head_.append("HTTP/1.1 ");
+    head_.append("HTTP/1.1 "sv);
     append_uint(head_, static_cast<uint64_t>(status));
     head_.push_back(' ');
     head_.append(reason);
-    head_.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+    head_.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "sv);
     append_uint(head_, reason.size() + 5);
-    head_.append("\r\n");
+    head_.append("\r\n"sv);
     if (!location.empty()) {
-      head_.append("Location: ");
+      head_.append("Location: "sv);
       head_.append(location);
-      head_.append("\r\n");
+      head_.append("\r\n"sv);
     }
-    if (close) head_.append("Connection: close\r\n");
-    head_.append("\r\n");
+    if (close) head_.append("Connection: close\r\n"sv);
+    head_.append("\r\n"sv);
     append_uint(head_, static_cast<uint64_t>(status));
     head_.push_back(' ');
     head_.append(reason);
@@ -736,53 +830,53 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     up_head_.push_back(' ');
     RouteTable::rewrite_path(*route_, path, up_head_);
     up_head_.append(query);
-    up_head_.append(" HTTP/1.1\r\n");
+    up_head_.append(" HTTP/1.1\r\n"sv);
     bool upgrade = req_.upgrade_requested() && method == HTTP_GET;
-    bool conn_tokens = has_connection_header(req_);  // headers it names are hop-by-hop
+    ConnectionTokens conn_tokens = connection_tokens(req_);  // headers it names are hop-by-hop
     for (const HeaderRef& h : req_.headers()) {
       std::string_view name = req_.name(h);
       if (is_hop_by_hop(name) || is_ours(name) ||
-          (conn_tokens && named_by_connection(req_, name))) {
+          (!conn_tokens.empty() && connection_names(req_, conn_tokens, name))) {
         continue;
       }
       up_head_.append(name);
-      up_head_.append(": ");
+      up_head_.append(": "sv);
       up_head_.append(req_.value(h));
-      up_head_.append("\r\n");
+      up_head_.append("\r\n"sv);
     }
     if (host.empty() || host_count == 0) {
-      up_head_.append("Host: ");
+      up_head_.append("Host: "sv);
       up_head_.append(host.empty() ? std::string_view(backend.service_name) : host);
-      up_head_.append("\r\n");
+      up_head_.append("\r\n"sv);
     }
     if (upgrade) {
-      up_head_.append("Upgrade: ");
+      up_head_.append("Upgrade: "sv);
       up_head_.append(req_.header("upgrade"));
-      up_head_.append("\r\nConnection: Upgrade\r\n");
+      up_head_.append("\r\nConnection: Upgrade\r\n"sv);
     }
-    up_head_.append("X-Forwarded-For: ");
+    up_head_.append("X-Forwarded-For: "sv);
     up_head_.append(remote_ip_);
-    up_head_.append("\r\nX-Real-IP: ");
+    up_head_.append("\r\nX-Real-IP: "sv);
     up_head_.append(remote_ip_);
-    up_head_.append(kTls ? "\r\nX-Forwarded-Proto: https" : "\r\nX-Forwarded-Proto: http");
+    up_head_.append(kTls ? "\r\nX-Forwarded-Proto: https"sv : "\r\nX-Forwarded-Proto: http"sv);
     if (!host.empty()) {
-      up_head_.append("\r\nX-Forwarded-Host: ");
+      up_head_.append("\r\nX-Forwarded-Host: "sv);
       up_head_.append(host);
     }
-    up_head_.append("\r\nX-Forwarded-Port: ");
+    up_head_.append("\r\nX-Forwarded-Port: "sv);
     append_uint(up_head_, kTls ? w_.shared.https_port : w_.shared.http_port);
-    up_head_.append("\r\nX-Request-ID: ");
+    up_head_.append("\r\nX-Request-ID: "sv);
     up_head_.append(request_id_, sizeof request_id_);
-    up_head_.append("\r\n");
+    up_head_.append("\r\n"sv);
     bool has_body = request_has_body();
     if (req_.chunked()) {
-      up_head_.append("Transfer-Encoding: chunked\r\n");
+      up_head_.append("Transfer-Encoding: chunked\r\n"sv);
     } else if (req_.has_content_length()) {
-      up_head_.append("Content-Length: ");
+      up_head_.append("Content-Length: "sv);
       append_uint(up_head_, req_.content_length());
-      up_head_.append("\r\n");
+      up_head_.append("\r\n"sv);
     }
-    up_head_.append("\r\n");
+    up_head_.append("\r\n"sv);
 
     // Connect and send the head. A pooled connection the upstream closed meanwhile is detected
     // here or at the first response byte; for body-less requests that case is retried once on a
@@ -919,7 +1013,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
   Task<int> connect_external(bool fresh_only) {
     const Backend& b = *route_->backend;
     Endpoint name{b.external_name, static_cast<uint16_t>(b.service_port)};
-    EndpointState& st = w_.endpoint_state(name);
+    EndpointState& st = w_.endpoint_state_by_key(name);  // `name` is not in the table
     upstream_key_ = st.key;
     if (!fresh_only && take_pooled(st, Clock::now())) co_return 0;
     error_code ec;
@@ -1125,43 +1219,43 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
   void build_client_head(bool close, bool upgrade) {
     int code = resp_.status_code();
     head_.clear();
-    head_.append("HTTP/1.1 ");
+    head_.append("HTTP/1.1 "sv);
     append_uint(head_, static_cast<uint64_t>(code));
     head_.push_back(' ');
     std::string_view reason = http::reason_phrase(code);
     head_.append(reason.empty() ? std::string_view("Unknown") : reason);
-    head_.append("\r\n");
-    bool conn_tokens = has_connection_header(resp_);
+    head_.append("\r\n"sv);
+    ConnectionTokens conn_tokens = connection_tokens(resp_);
     for (const HeaderRef& h : resp_.headers()) {
       std::string_view name = resp_.name(h);
       if (is_hop_by_hop(name) || iequals(name, "content-length") ||
-          (conn_tokens && named_by_connection(resp_, name))) {
+          (!conn_tokens.empty() && connection_names(resp_, conn_tokens, name))) {
         continue;
       }
       head_.append(name);
-      head_.append(": ");
+      head_.append(": "sv);
       head_.append(resp_.value(h));
-      head_.append("\r\n");
+      head_.append("\r\n"sv);
     }
     if (upgrade) {
-      head_.append("Upgrade: ");
+      head_.append("Upgrade: "sv);
       head_.append(resp_.header("upgrade"));
-      head_.append("\r\nConnection: Upgrade\r\n\r\n");
+      head_.append("\r\nConnection: Upgrade\r\n\r\n"sv);
       return;
     }
     if (resp_.has_content_length()) {
-      head_.append("Content-Length: ");
+      head_.append("Content-Length: "sv);
       append_uint(head_, resp_.content_length());
-      head_.append("\r\n");
+      head_.append("\r\n"sv);
     } else if (resp_.sink_chunked()) {
-      head_.append("Transfer-Encoding: chunked\r\n");
+      head_.append("Transfer-Encoding: chunked\r\n"sv);
     }
     if (close) {
-      head_.append("Connection: close\r\n");
+      head_.append("Connection: close\r\n"sv);
     } else if (req_.http10()) {
-      head_.append("Connection: keep-alive\r\n");
+      head_.append("Connection: keep-alive\r\n"sv);
     }
-    head_.append("\r\n");
+    head_.append("\r\n"sv);
   }
 
   // After a 101: bytes flow both ways untouched until either side closes or stays silent for
@@ -1189,8 +1283,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     spawn(pump_up_to_client(self));
     for (;;) {
       arm(client_timer_, Clock::now() + opt_.idle_timeout, true);
-      size_t n =
-          co_await stream_.async_read_some(asio::buffer(cbuf_.get(), kBufferSize), ec_token(ec));
+      size_t n = co_await stream_read(asio::buffer(cbuf_.get(), kBufferSize), ec);
       disarm(client_timer_);
       if (ec) break;
       bytes_in_ += n;
@@ -1208,7 +1301,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
                                                     ec_token(ec));
       self->disarm(self->up_timer_);
       if (ec) break;
-      co_await asio::async_write(self->stream_, asio::buffer(self->ubuf_.get(), n), ec_token(ec));
+      co_await self->stream_write({self->ubuf_.get(), n}, {}, ec);
       if (ec) break;
       self->bytes_out_ += n;
     }
@@ -1217,8 +1310,8 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
 
   void close_both() {
     error_code ec;
-    stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.lowest_layer().close(ec);
+    raw_socket().shutdown(tcp::socket::shutdown_both, ec);
+    raw_socket().close(ec);
     if (up_ep_) {
       --up_ep_->active;
       up_ep_ = nullptr;
@@ -1237,33 +1330,33 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     std::tm tm{};
     gmtime_r(&now, &tm);
     std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    line.append("{\"time\":\"");
+    line.append("{\"time\":\""sv);
     line.append(ts);
-    line.append("\",\"remote\":");
+    line.append("\",\"remote\":"sv);
     append_json_string(line, remote_ip_);
-    line.append(",\"method\":");
+    line.append(",\"method\":"sv);
     append_json_string(
         line,
         req_.started() ? llhttp_method_name(static_cast<llhttp_method_t>(req_.raw().method)) : "");
-    line.append(",\"host\":");
+    line.append(",\"host\":"sv);
     append_json_string(line, host_);
-    line.append(",\"target\":");
+    line.append(",\"target\":"sv);
     append_json_string(line, req_.target());
-    line.append(",\"status\":");
+    line.append(",\"status\":"sv);
     append_uint(line, static_cast<uint64_t>(status_));
-    line.append(",\"bytes_in\":");
+    line.append(",\"bytes_in\":"sv);
     append_uint(line, req_.header_bytes() + req_.body_bytes() + bytes_in_);
-    line.append(",\"bytes_out\":");
+    line.append(",\"bytes_out\":"sv);
     append_uint(line, bytes_out_);
-    line.append(",\"duration_us\":");
+    line.append(",\"duration_us\":"sv);
     append_uint(line, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                 Clock::now() - started_at_)
                                                 .count()));
-    line.append(",\"ingress\":");
+    line.append(",\"ingress\":"sv);
     append_json_string(line, route_ ? std::string_view(route_->ingress) : std::string_view());
-    line.append(",\"upstream\":");
+    line.append(",\"upstream\":"sv);
     append_json_string(line, upstream_key_);
-    line.append(",\"request_id\":");
+    line.append(",\"request_id\":"sv);
     append_json_string(line, std::string_view(request_id_, sizeof request_id_));
     line.append(kTls ? ",\"tls\":true}\n" : ",\"tls\":false}\n");
     std::fwrite(line.data(), 1, line.size(), out);
@@ -1324,7 +1417,7 @@ Task<void> accept_loop(Worker& w, tcp::acceptor& acceptor, bool tls) {
     }
     s.set_option(tcp::no_delay(true), ec);
     if (tls) {
-      auto c = std::make_shared<Conn<TlsStream>>(w, TlsStream(std::move(s), *w.tls_base));
+      auto c = std::make_shared<Conn<TlsStream>>(w, std::move(s));
       spawn(Conn<TlsStream>::run(std::move(c)));
     } else {
       auto c = std::make_shared<Conn<tcp::socket>>(w, std::move(s));

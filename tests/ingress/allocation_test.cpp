@@ -3,12 +3,14 @@
 // buffers, so every allocation counted is the proxy's. The proxy makes none: see "Allocations" in
 // ingress/README.md.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <new>
 #include <thread>
 
+#include "common/pki.h"
 #include "tests/ingress/proxy_fixture.h"
 
 namespace {
@@ -151,6 +153,63 @@ TEST_F(AllocationTest, WarmKeepAliveRequestsDoNotAllocate) {
   EXPECT_EQ(small_allocs, 0u);
   EXPECT_EQ(large_allocs, 0u);
   EXPECT_EQ(answered_allocs, 0u);
+}
+
+// The same over TLS: the proxy's TLS (ingress/tls_stream.h) reads and writes records through its
+// connection's own buffers. OpenSSL's internal malloc calls are not operator new and are not
+// counted (see "Allocations" in ingress/README.md).
+TEST_F(AllocationTest, WarmTlsKeepAliveRequestsDoNotAllocate) {
+  if (!K8C_COUNT_ALLOCATIONS) GTEST_SKIP() << "allocation counting is off under sanitizers";
+  t_not_proxy = true;
+  RawBackend backend(fixed_backend);
+  add_service("svc", {backend.port()});
+  pki::KeyPair ca = pki::make_ca("test-ca");
+  pki::KeyPair pair = pki::issue(ca, "a.example.com", {}, {"a.example.com"}, true);
+  snap_.secrets.push_back(tls_secret("web", "a-tls", pair.cert_pem, pair.key_pem));
+  snap_.ingresses.push_back(
+      ingress("web", "a")
+          .tls({"a.example.com"}, "a-tls")
+          .rules({rule("a.example.com", {path("/", "Prefix", service_backend("svc", 80))})}));
+  publish();
+  ProxyOptions o;
+  o.threads = 1;
+  o.metrics = nullptr;
+  o.listen_http = "";
+  o.listen_https = "127.0.0.1:0";
+  start_proxy(o);
+
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  int fd = connect_to(proxy_->https_port());
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), fd);
+  SSL_set_tlsext_host_name(ssl.get(), "a.example.com");
+  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  char buf[4096];
+  auto one = [&](std::string_view request, std::string_view tail) {
+    if (SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) <= 0) return false;
+    size_t have = 0;
+    for (;;) {
+      int n = SSL_read(ssl.get(), buf + have, static_cast<int>(sizeof buf - have));
+      if (n <= 0) return false;
+      have += static_cast<size_t>(n);
+      if (have >= tail.size() && std::string_view(buf + have - tail.size(), tail.size()) == tail) {
+        return true;
+      }
+    }
+  };
+  constexpr int kRequests = 2000;
+  std::string request = "GET /a HTTP/1.1\r\nHost: a.example.com\r\n\r\n";
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(one(request, "hello"));
+  g_proxy_allocations = 0;
+  g_counting = true;
+  for (int i = 0; i < kRequests; ++i) EXPECT_TRUE(one(request, "hello"));
+  g_counting = false;
+  uint64_t allocs = g_proxy_allocations.load();
+  ::close(fd);
+  std::printf("proxy heap allocations over %d warm TLS keep-alive requests: %llu\n", kRequests,
+              static_cast<unsigned long long>(allocs));
+  EXPECT_EQ(allocs, 0u);
 }
 
 }  // namespace
