@@ -102,7 +102,7 @@ EOF
 kubectl apply -f "$WORK/k8c/objects.yaml" >/dev/null
 HTTP_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
-valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.%p" \
+valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/callgrind.%p" \
   "$K8C" ingress --kubeconfig "$KUBECONFIG" --threads 1 --access-log off \
   --listen-http "127.0.0.1:$HTTP_PORT" --listen-https "127.0.0.1:$HTTPS_PORT" --log-level warn \
   >"$WORK/ingress.out" 2>&1 &
@@ -122,9 +122,11 @@ measure() {  # name url
   if grep -q "Non-2xx" <<<"$out"; then echo "$1: some answers were not 2xx:"; echo "$out"; fi
   callgrind_control -d "$1" "$VG" >/dev/null
   sleep 1
+  # One file per thread: the worker's is the one running the proxy's worker loop.
   local file
-  file=$(ls -t "$OUT"/callgrind.* | head -1)
+  file=$(grep -l 'Proxy::start()::{lambda()#2}' $(ls -t "$OUT"/callgrind.*-[0-9]* | head -20) | head -1)
   mv "$file" "$OUT/$1.callgrind"
+  rm -f "$OUT"/callgrind.*-[0-9]*
   # Only the worker thread counts (the informer's watch and the API client are not per request).
   local ir
   ir=$(callgrind_annotate --inclusive=yes "$OUT/$1.callgrind" 2>/dev/null |
