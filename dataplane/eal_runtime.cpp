@@ -243,6 +243,93 @@ struct EalRuntime::Poller {
   FrameMailbox mailbox;  // read by this lcore only between bursts
 };
 
+namespace {
+
+// Scatter RX is never enabled, so every frame is one segment; the view covers it and the
+// segment's tailroom, which reply builders may use.
+PacketView view_of(rte_mbuf* m) {
+  uint32_t cap = uint32_t{m->data_len} + rte_pktmbuf_tailroom(m);
+  return {rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
+          static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
+}
+
+// Transmits frames on a queue; what the queue does not take is freed and counted as failed.
+// Returns how many were sent.
+uint16_t transmit(uint16_t port, uint16_t queue, rte_mbuf** frames, uint16_t n, Counter& failed) {
+  if (n == 0) return 0;
+  uint16_t sent = rte_eth_tx_burst(port, queue, frames, n);
+  if (sent < n) {
+    failed.add(n - sent);
+    rte_pktmbuf_free_bulk(frames + sent, n - sent);
+  }
+  return sent;
+}
+
+}  // namespace
+
+// What the kernel sent on the tap. Frames for a Service (the node routes the service CIDR into
+// the tap: pipeline.h, kernel_frame_for_services) go through the pipeline, on the lcore owning
+// their flow; the rest (the kernel's ARP, ICMP, TCP from the node address) leave by the port as
+// they are: the kernel resolved its own next hop. Between bursts, so `frames` may be reused.
+void EalRuntime::take_from_kernel(Poller& p, rte_mbuf** frames, uint16_t k, uint64_t tsc) {
+  p.from_kernel.add(k);
+  const ServiceTable* t = p.tables->current();
+  const unsigned lcores = static_cast<unsigned>(p.inboxes.size());
+  rte_mbuf* wire[kBurst];
+  rte_mbuf* back[kBurst];
+  rte_mbuf* mine[kBurst];
+  PacketView views[kBurst];
+  Verdict verdicts[kBurst];
+  uint16_t nwire = 0, nback = 0, nmine = 0;
+  for (uint16_t i = 0; i < k; ++i) {
+    PacketView v = view_of(frames[i]);
+    if (!t || !kernel_frame_for_services(v, *t)) {
+      wire[nwire++] = frames[i];
+      continue;
+    }
+    unsigned owner = lcores > 1 ? flow_owner(v.data, v.len, *t, lcores, p.queue) : p.queue;
+    if (owner == p.queue) {
+      views[nmine] = v;
+      mine[nmine++] = frames[i];
+    } else if (rte_ring_mp_enqueue(p.inboxes[owner], frames[i]) == 0) {
+      p.steered.add(1);
+    } else {
+      p.tx_failed.add(1);
+      rte_pktmbuf_free(frames[i]);
+    }
+  }
+  if (nmine) {
+    p.ctx.table = t;
+    p.ctx.neighbours = p.neighbours->current();
+    uint64_t now_ns = static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(tsc - p.epoch_tsc) * p.ns_per_tsc_q32) >> 32);
+    process_burst(views, verdicts, nmine, now_ns, p.ctx);
+    for (uint16_t i = 0; i < nmine; ++i) {
+      switch (verdicts[i].action) {
+        case Action::kForward:
+          if (verdicts[i].port == p.port) {
+            wire[nwire++] = mine[i];
+            break;
+          }
+          p.not_ours.add(1);
+          rte_pktmbuf_free(mine[i]);
+          break;
+        case Action::kReply:  // an ARP answer for a VIP: back to the kernel that asked
+          back[nback++] = mine[i];
+          break;
+        case Action::kPassToKernel:  // not the pipeline's after all: as the kernel sent it
+          wire[nwire++] = mine[i];
+          break;
+        case Action::kDrop:
+          rte_pktmbuf_free(mine[i]);
+          break;
+      }
+    }
+  }
+  transmit(p.port, p.queue, wire, nwire, p.tx_failed);
+  p.to_kernel.add(transmit(p.kport, p.queue, back, nback, p.tx_failed));
+}
+
 int EalRuntime::poll_loop(void* arg) {
   Poller& p = *static_cast<Poller*>(arg);
   LcoreContext& ctx = p.ctx;
@@ -329,14 +416,7 @@ int EalRuntime::poll_loop(void* arg) {
                                            kBurst - keep, nullptr));
     }
     if (n != 0) {
-      for (uint16_t i = 0; i < n; ++i) {
-        rte_mbuf* m = rx[i];
-        uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
-        // Scatter RX is never enabled, so every frame is one segment; the view covers it and
-        // the segment's tailroom, which reply builders may use.
-        uint32_t cap = uint32_t{m->data_len} + rte_pktmbuf_tailroom(m);
-        views[in][i] = {data, m->data_len, static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
-      }
+      for (uint16_t i = 0; i < n; ++i) views[in][i] = view_of(rx[i]);
       stage_burst(views[in], n, stages[in], ctx);  // prefetches the frames and their slots
     }
     // The held burst is processed now: before the next one if frames came (their flows are
@@ -364,21 +444,8 @@ int EalRuntime::poll_loop(void* arg) {
           release[nrel++] = hb[i];
         }
       }
-      if (ntx) {
-        uint16_t sent = rte_eth_tx_burst(p.port, p.queue, tx, ntx);
-        if (sent < ntx) {
-          p.tx_failed.add(ntx - sent);
-          rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
-        }
-      }
-      if (nkernel) {
-        uint16_t sent = rte_eth_tx_burst(p.kport, p.queue, kernel, nkernel);
-        p.to_kernel.add(sent);
-        if (sent < nkernel) {
-          p.tx_failed.add(nkernel - sent);
-          rte_pktmbuf_free_bulk(kernel + sent, nkernel - sent);
-        }
-      }
+      transmit(p.port, p.queue, tx, ntx, p.tx_failed);
+      p.to_kernel.add(transmit(p.kport, p.queue, kernel, nkernel, p.tx_failed));
       if (nrel) rte_pktmbuf_free_bulk(release, nrel);
       maintain(now_ns, ctx);
       p.busy_iterations.add(1);
@@ -390,14 +457,7 @@ int EalRuntime::poll_loop(void* arg) {
       // What the kernel sends on the tap (its ARP requests and answers, ICMP, TCP from the node
       // address) leaves by the NIC port as it is: the kernel resolved its own next hop.
       k = rte_eth_rx_burst(p.kport, p.queue, kernel, kBurst);
-      if (k) {
-        uint16_t sent = rte_eth_tx_burst(p.port, p.queue, kernel, k);
-        p.from_kernel.add(sent);
-        if (sent < k) {
-          p.tx_failed.add(k - sent);
-          rte_pktmbuf_free_bulk(kernel + sent, k - sent);
-        }
-      }
+      if (k) take_from_kernel(p, kernel, k, tsc);
     }
     ctx.table = nullptr;
     ctx.neighbours = nullptr;

@@ -26,6 +26,8 @@
 #include "dataplane/rcu.h"
 #include "dataplane/service_table.h"
 
+struct rte_mbuf;
+
 struct rte_mempool;
 struct rte_ring;
 struct rte_device;
@@ -137,6 +139,7 @@ class EalRuntime {
  private:
   struct Poller;
   static int poll_loop(void* arg);
+  static void take_from_kernel(Poller& p, rte_mbuf** frames, uint16_t k, uint64_t tsc);
   bool configure_port(const RuntimeOptions& o, std::string* error);
   bool create_kernel_port(const RuntimeOptions& o, uint16_t queues, std::string* error);
 

@@ -304,6 +304,13 @@ Verdict process_frame(PacketView pkt, uint64_t now, LcoreContext& c, uint64_t ha
           f.expires_ns = std::min(f.expires_ns, t->backend(f.backend).drain_deadline_ns);
         count(c, f, *t, pkt.len);
         apply_nat(pkt.data, p, f, h.reply);
+        if (h.reply && f.fwd.src == t->node_ip() && !t->node().own_node_ip) {
+          // The client is the node's own kernel (a process on the node reached the VIP through
+          // the exception path's tap, whose MAC is the port's): the answer goes back there.
+          std::memcpy(pkt.data, t->node().mac.data(), 6);
+          c.stats.forwarded.add(1);
+          return Verdict::pass();
+        }
         // After NAT the destination is the backend (forward) or the client (reply).
         if (!set_next_hop(pkt.data, h.reply ? f.fwd.src : f.rev.src, *t, c))
           return drop(c, DropReason::kNoNeighbour);
@@ -403,6 +410,17 @@ void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t no
     stage_burst(pkts + base, m, s, ctx);
     process_staged(pkts + base, out + base, now_ns, ctx, s, nullptr);
   }
+}
+
+bool kernel_frame_for_services(const PacketView& pkt, const ServiceTable& t) {
+  Parsed p;
+  if (parse(pkt, p) != DropReason::kNone) return false;  // the wire's business, as before
+  if (p.l3 == L3::kArp) {
+    const uint8_t* a = pkt.data + p.l3_off;
+    return bswap16(load<uint16_t>(a + 6)) == 1 &&
+           t.address_kind(load<uint32_t>(a + 24)) == AddressKind::kVip;
+  }
+  return p.l3 == L3::kIpv4 && t.address_kind(p.dst) == AddressKind::kVip;
 }
 
 uint16_t build_gratuitous_arp(uint8_t* buf, uint16_t cap, const Mac& mac, uint32_t ip) {

@@ -14,6 +14,8 @@
 //   - to the node address on a port of the SNAT range (a reply to a masqueraded flow): the lcore
 //     whose range holds the port (ServiceTable::snat_owner), which is where the flow was SNATed
 //     because its first packet was steered to its client's owner;
+//   - to the node address on one of its kernel's ephemeral ports (maybe a reply to the node's
+//     own connection to a VIP, through the exception path): that client endpoint's owner;
 //   - to any other address (a reply to a flow that kept the client address): the destination,
 //     which is the client;
 //   - anything else (ARP, ICMP, the kernel's own traffic, fragments): the lcore that got it.
@@ -29,6 +31,9 @@
 #include "dataplane/service_table.h"
 
 namespace k8c::dp {
+
+// Where the node kernel's ephemeral ports start, above the NodePort range (30000-32767).
+inline constexpr uint16_t kKernelEphemeralMin = 32768;
 
 // The owner among `lcores` of the client endpoint (address, port), both in network order.
 inline unsigned client_owner(uint32_t ip, uint16_t port, unsigned lcores) {
@@ -67,6 +72,9 @@ inline unsigned flow_owner(const uint8_t* d, uint16_t len, const ServiceTable& t
       const NodeConfig& n = t.node();
       if (port >= n.snat_port_min && port <= n.snat_port_max)
         return std::min(t.snat_owner(port), lcores - 1);
+      // Above the NodePort range: the node kernel's ephemeral ports (32768-60999 by default),
+      // so maybe the answer to its own connection to a VIP, whose flow lives with that client.
+      if (port >= kKernelEphemeralMin) return client_owner(dst, dport, lcores);
       return self;
     }
     case AddressKind::kNone:

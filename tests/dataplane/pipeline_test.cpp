@@ -610,6 +610,55 @@ TEST(Pipeline, NotOursGoesToTheKernel) {
   EXPECT_EQ(h.ctx.stats.total_drops(), 0u);
 }
 
+// The node's own processes reach VIPs through the exception path: the kernel's frames for a
+// Service are told apart from the rest, and the backend's answer goes back to the kernel.
+TEST(Pipeline, KernelFramesForServicesAreToldApart) {
+  Harness h;
+  auto for_services = [&](Frame f) { return kernel_frame_for_services(view(f), *h.table); };
+  EXPECT_TRUE(for_services(arp(1, kNodeMac, kNodeIp, kWebVip)));
+  EXPECT_TRUE(for_services(arp(1, kNodeMac, kNodeIp, kWebLb)));
+  EXPECT_FALSE(for_services(arp(1, kNodeMac, kNodeIp, ipv4(192, 168, 1, 1))));  // its gateway
+  EXPECT_FALSE(for_services(arp(2, kNodeMac, kNodeIp, kWebVip)));  // an answer is not asked of us
+  EXPECT_TRUE(for_services(tcp(kNodeIp, 40000, kWebVip, 80, tcp_flag::kSyn)));
+  EXPECT_TRUE(for_services(udp(kNodeIp, 40000, kDnsVip, 53, 16)));
+  EXPECT_FALSE(for_services(tcp(kNodeIp, 40000, ipv4(10, 1, 0, 1), 8080, tcp_flag::kSyn)));
+  EXPECT_FALSE(for_services(tcp(kNodeIp, 22, kClient, 50000, tcp_flag::kAck)));
+  Frame broken = tcp(kNodeIp, 40000, kWebVip, 80, tcp_flag::kSyn);
+  broken.resize(20);
+  EXPECT_FALSE(for_services(broken));
+}
+
+TEST(Pipeline, TheNodeKernelReachesAClusterIp) {
+  Harness h;  // a kernel shares the port: own_node_ip is false
+  Frame syn = tcp(kNodeIp, 45000, kWebVip, 80, tcp_flag::kSyn, 0);
+  Verdict v = h.run(syn);
+  ASSERT_EQ(v.action, Action::kForward) << drop_reason_name(v.reason);
+  uint32_t backend = dst_ip(syn);
+  EXPECT_EQ(src_ip(syn), kNodeIp);  // a ClusterIP keeps its client's address
+  EXPECT_EQ(dst_port(syn), 8080);
+
+  Frame synack = tcp(backend, 8080, kNodeIp, 45000, tcp_flag::kSyn | tcp_flag::kAck, 0);
+  v = h.run(synack, 1);
+  ASSERT_EQ(v.action, Action::kPassToKernel) << "the answer goes to the kernel that asked";
+  EXPECT_EQ(src_ip(synack), kWebVip);
+  EXPECT_EQ(src_port(synack), 80);
+  EXPECT_EQ(dst_ip(synack), kNodeIp);
+  EXPECT_EQ(dst_port(synack), 45000);
+  EXPECT_EQ(dst_mac(synack), kNodeMac);  // the tap's MAC is the port's
+  expect_checksums_valid(synack);
+  EXPECT_EQ(h.ctx.stats.forwarded.get(), 2u);
+  EXPECT_EQ(h.ctx.stats.passed.get(), 0u);
+
+  // Without a kernel on the port nobody else holds the node address: its replies are routed.
+  Harness own;
+  own.node.own_node_ip = true;
+  own.rebuild();
+  Frame syn2 = tcp(kNodeIp, 45000, kWebVip, 80, tcp_flag::kSyn, 0);
+  ASSERT_EQ(own.run(syn2).action, Action::kForward);
+  Frame synack2 = tcp(dst_ip(syn2), 8080, kNodeIp, 45000, tcp_flag::kSyn | tcp_flag::kAck, 0);
+  EXPECT_EQ(own.run(synack2, 1).action, Action::kForward);
+}
+
 // Every drop reason, each produced by a frame through the whole pipeline and counted.
 TEST(Pipeline, EveryDropReasonIsReachableAndCounted) {
   std::set<DropReason> seen;

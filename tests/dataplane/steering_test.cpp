@@ -35,6 +35,7 @@ struct TwoLcores {
     node.gateway_mac = kGatewayMac;
     node.tx_port = 0;
     node.lcores = 2;
+    node.snat_port_max = 29999;  // as the runtime sets it: below the NodePort range
     ServiceSpec cluster;  // ClusterIP and LoadBalancer, Cluster policy: SNAT from outside
     cluster.id = 1;
     cluster.name = "default/web:http";
@@ -107,6 +108,22 @@ TEST(Steering, RepliesReachTheLcoreOwningTheFlow) {
   // Both lcores get a share of new flows (800 flows: an empty side is a broken hash).
   EXPECT_GT(per_owner[0], 200u);
   EXPECT_GT(per_owner[1], 200u);
+}
+
+TEST(Steering, TheNodeKernelsConnectionsToVipsComeBackToTheirLcore) {
+  TwoLcores t;
+  unsigned per_owner[2] = {0, 0};
+  // The node's own connections use its kernel's ephemeral ports (above the NodePort range).
+  for (uint16_t sport = 40000; sport < 40200; ++sport) {
+    Frame syn = tcp(kNode, sport, kVip, 80, tcp_flag::kSyn);
+    unsigned first = t.owner(syn, sport % 2);
+    ++per_owner[first];
+    ASSERT_EQ(process(view(syn), 0, *t.ctx[first]).action, Action::kForward);
+    Frame synack = tcp(dst_ip(syn), dst_port(syn), kNode, sport, tcp_flag::kSyn | tcp_flag::kAck);
+    ASSERT_EQ(t.owner(synack, 1 - first), first) << "reply to the node's port " << sport;
+  }
+  EXPECT_GT(per_owner[0], 50u);
+  EXPECT_GT(per_owner[1], 50u);
 }
 
 TEST(Steering, FramesWithoutAFlowStayWhereTheyArrived) {

@@ -12,6 +12,7 @@
 #   - ping and a TCP server on the node address, from the client;
 #   - the kernel's own connections out (its ARP resolution included);
 #   - NodePorts next to all that (SNAT with the node address);
+#   - the node's own processes reaching a ClusterIP, with the service CIDR routed into the tap;
 #   - healthCheckNodePort of an externalTrafficPolicy Local LoadBalancer Service: 200 with local
 #     endpoints, 503 without, closed when the Service goes;
 #   - kube-proxy's /healthz (--healthz): 200 while the data plane is healthy, 503 while its Node
@@ -122,6 +123,14 @@ expect_contains "the kernel's own connections out (its ARP included) leave by th
   "be1 10.99.0.1" in_ns "$NODE" curl -sS --max-time 5 http://10.99.0.11:8080/
 expect_contains "a NodePort next to the kernel's traffic" "be1 10.99.0.2" \
   cli_curl --retry 3 --retry-delay 1 --retry-all-errors http://10.99.0.1:30081/
+
+# The node routes the service CIDR into the tap, as the node agent does: its own processes reach
+# ClusterIPs through the data plane (the backend sees the node address: a ClusterIP keeps it).
+in_ns "$NODE" ip route add 10.96.0.0/12 dev k8c0
+expect_contains "a process on the node reaches a ClusterIP through the tap" "be1 10.99.0.1" \
+  in_ns "$NODE" curl -sS --max-time 5 --retry 3 --retry-delay 1 --retry-all-errors http://10.96.100.11/
+expect_contains "the kernel learnt the ClusterIP's MAC from the data plane (the port's)" \
+  "02:00:00:00:00:01" in_ns "$NODE" ip neigh show 10.96.100.11 dev k8c0
 
 # --- healthCheckNodePort -------------------------------------------------------------------------
 hc_status() { in_ns "$CLI" curl -s -o "$WORK/hc.body" -w '%{http_code}' --max-time 3 "http://10.99.0.1:$HC/healthz"; }
