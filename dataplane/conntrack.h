@@ -71,6 +71,9 @@ inline constexpr uint8_t kDraining = 0x01;  // backend is terminating: the flow 
 inline constexpr uint8_t kSnat = 0x02;
 // The backend left the service table: the flow runs on (TCP) but is no longer counted.
 inline constexpr uint8_t kOrphan = 0x04;
+// The client is behind the node's kernel (pipeline.h, kernel_frame_for_services): its answers go
+// back into the exception path's tap, whatever its address.
+inline constexpr uint8_t kKernelClient = 0x08;
 }  // namespace flow_flag
 
 // One cache line. The checksum deltas are precomputed at insert, so forwarding an established

@@ -84,6 +84,7 @@ constexpr uint16_t kKernelDescriptors = 512;
 // Under load the NIC burst comes back full and the tap (a read() system call per poll) is
 // polled only every this many iterations; when the NIC is not saturated, every iteration.
 constexpr uint64_t kKernelPollEvery = 8;
+constexpr uint16_t kNoPort = UINT16_MAX;  // no port has this id (RTE_MAX_ETHPORTS is far below)
 // Software steering (steering.h): each lcore's handoff ring, and the most lcores it serves.
 constexpr unsigned kSteerRing = 1024;
 constexpr unsigned kMaxSteerLcores = 16;
@@ -238,7 +239,7 @@ struct EalRuntime::Poller {
   rte_ring* inbox = nullptr;
   std::vector<rte_ring*> inboxes;  // every lcore's, by lcore index
   bool kernel = false;             // this lcore owns queue `queue` of the exception path's tap
-  uint16_t kport = 0;
+  uint16_t kport = kNoPort;        // the tap's port id; kNoPort without an exception path
   NeighbourEvents events;
   FrameMailbox mailbox;  // read by this lcore only between bursts
 };
@@ -246,11 +247,12 @@ struct EalRuntime::Poller {
 namespace {
 
 // Scatter RX is never enabled, so every frame is one segment; the view covers it and the
-// segment's tailroom, which reply builders may use.
-PacketView view_of(rte_mbuf* m) {
+// segment's tailroom, which reply builders may use. A frame's input port says whether the node's
+// kernel sent it (another lcore may have received it from the tap and steered it here).
+PacketView view_of(rte_mbuf* m, uint16_t kernel_port) {
   uint32_t cap = uint32_t{m->data_len} + rte_pktmbuf_tailroom(m);
   return {rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
-          static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff))};
+          static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff)), m->port == kernel_port};
 }
 
 // Transmits frames on a queue; what the queue does not take is freed and counted as failed.
@@ -282,7 +284,7 @@ void EalRuntime::take_from_kernel(Poller& p, rte_mbuf** frames, uint16_t k, uint
   Verdict verdicts[kBurst];
   uint16_t nwire = 0, nback = 0, nmine = 0;
   for (uint16_t i = 0; i < k; ++i) {
-    PacketView v = view_of(frames[i]);
+    PacketView v = view_of(frames[i], p.kport);
     if (!t || !kernel_frame_for_services(v, *t)) {
       wire[nwire++] = frames[i];
       continue;
@@ -416,7 +418,7 @@ int EalRuntime::poll_loop(void* arg) {
                                            kBurst - keep, nullptr));
     }
     if (n != 0) {
-      for (uint16_t i = 0; i < n; ++i) views[in][i] = view_of(rx[i]);
+      for (uint16_t i = 0; i < n; ++i) views[in][i] = view_of(rx[i], p.kport);
       stage_burst(views[in], n, stages[in], ctx);  // prefetches the frames and their slots
     }
     // The held burst is processed now: before the next one if frames came (their flows are
@@ -714,7 +716,7 @@ bool EalRuntime::configure_port(const RuntimeOptions& o, std::string* error) {
     p->port = port_;
     p->queue = i;
     p->kernel = kernel_started_ && i < kernel_queues_;
-    p->kport = kport_;
+    p->kport = kernel_started_ ? kport_ : kNoPort;
     p->idle_sleep_ns = uint64_t{o.idle_sleep_us} * 1000;
     p->idle_yield = o.idle_yield;
     if (q > 1) {

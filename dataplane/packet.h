@@ -25,6 +25,9 @@ struct PacketView {
   uint8_t* data;
   uint16_t len;
   uint16_t cap;  // bytes writable at data; reply builders need at most 64
+  // Sent by the node's kernel on the exception path's tap (a process or a pod on this node is
+  // the client), not received from the wire.
+  bool from_kernel = false;
 };
 
 using Mac = std::array<uint8_t, 6>;

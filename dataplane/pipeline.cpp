@@ -177,7 +177,8 @@ Verdict new_flow(PacketView pkt, const Parsed& p, const FlowKey& key, uint64_t n
   if (c.gauges.get() != &t.gauges()) c.gauges = t.shared_gauges();  // first flow, in practice
   c.gauges->opened(c.options.id, be.gauge);
   f->flags = static_cast<uint8_t>((snat ? flow_flag::kSnat : 0) |
-                                  (be.terminating ? flow_flag::kDraining : 0));
+                                  (be.terminating ? flow_flag::kDraining : 0) |
+                                  (pkt.from_kernel ? flow_flag::kKernelClient : 0));
   if (key.proto == proto::kUdp)
     f->state = FlowState::kUdp;
   else if (p.tcp_flags & tcp_flag::kRst)
@@ -304,9 +305,9 @@ Verdict process_frame(PacketView pkt, uint64_t now, LcoreContext& c, uint64_t ha
           f.expires_ns = std::min(f.expires_ns, t->backend(f.backend).drain_deadline_ns);
         count(c, f, *t, pkt.len);
         apply_nat(pkt.data, p, f, h.reply);
-        if (h.reply && f.fwd.src == t->node_ip() && !t->node().own_node_ip) {
-          // The client is the node's own kernel (a process on the node reached the VIP through
-          // the exception path's tap, whose MAC is the port's): the answer goes back there.
+        if (h.reply && (f.flags & flow_flag::kKernelClient)) {
+          // The client is behind the node's kernel (a process or a pod on this node reached the
+          // VIP through the exception path's tap, whose MAC is the port's): the answer goes back.
           std::memcpy(pkt.data, t->node().mac.data(), 6);
           c.stats.forwarded.add(1);
           return Verdict::pass();

@@ -628,35 +628,39 @@ TEST(Pipeline, KernelFramesForServicesAreToldApart) {
   EXPECT_FALSE(for_services(broken));
 }
 
-TEST(Pipeline, TheNodeKernelReachesAClusterIp) {
-  Harness h;  // a kernel shares the port: own_node_ip is false
-  Frame syn = tcp(kNodeIp, 45000, kWebVip, 80, tcp_flag::kSyn, 0);
-  Verdict v = h.run(syn);
-  ASSERT_EQ(v.action, Action::kForward) << drop_reason_name(v.reason);
-  uint32_t backend = dst_ip(syn);
-  EXPECT_EQ(src_ip(syn), kNodeIp);  // a ClusterIP keeps its client's address
-  EXPECT_EQ(dst_port(syn), 8080);
+// What the node's kernel sends to a VIP (a process on the node, or a pod behind it) opens a flow
+// whose answers go back into the tap, whatever the client's address.
+TEST(Pipeline, ClientsBehindTheNodeKernelReachAClusterIp) {
+  for (uint32_t client : {kNodeIp, ipv4(10, 244, 0, 5)}) {
+    Harness h;
+    Frame syn = tcp(client, 45000, kWebVip, 80, tcp_flag::kSyn, 0);
+    PacketView from_kernel = view(syn);
+    from_kernel.from_kernel = true;
+    Verdict v = process(from_kernel, 0, h.ctx);
+    ASSERT_EQ(v.action, Action::kForward) << drop_reason_name(v.reason);
+    uint32_t backend = dst_ip(syn);
+    EXPECT_EQ(src_ip(syn), client);  // a ClusterIP keeps its client's address
+    EXPECT_EQ(dst_port(syn), 8080);
 
-  Frame synack = tcp(backend, 8080, kNodeIp, 45000, tcp_flag::kSyn | tcp_flag::kAck, 0);
-  v = h.run(synack, 1);
-  ASSERT_EQ(v.action, Action::kPassToKernel) << "the answer goes to the kernel that asked";
-  EXPECT_EQ(src_ip(synack), kWebVip);
-  EXPECT_EQ(src_port(synack), 80);
-  EXPECT_EQ(dst_ip(synack), kNodeIp);
-  EXPECT_EQ(dst_port(synack), 45000);
-  EXPECT_EQ(dst_mac(synack), kNodeMac);  // the tap's MAC is the port's
-  expect_checksums_valid(synack);
-  EXPECT_EQ(h.ctx.stats.forwarded.get(), 2u);
-  EXPECT_EQ(h.ctx.stats.passed.get(), 0u);
+    Frame synack = tcp(backend, 8080, client, 45000, tcp_flag::kSyn | tcp_flag::kAck, 0);
+    v = h.run(synack, 1);
+    ASSERT_EQ(v.action, Action::kPassToKernel) << "the answer goes to the kernel that asked";
+    EXPECT_EQ(src_ip(synack), kWebVip);
+    EXPECT_EQ(src_port(synack), 80);
+    EXPECT_EQ(dst_ip(synack), client);
+    EXPECT_EQ(dst_port(synack), 45000);
+    EXPECT_EQ(dst_mac(synack), kNodeMac);  // the tap's MAC is the port's
+    expect_checksums_valid(synack);
+    EXPECT_EQ(h.ctx.stats.forwarded.get(), 2u);
+    EXPECT_EQ(h.ctx.stats.passed.get(), 0u);
 
-  // Without a kernel on the port nobody else holds the node address: its replies are routed.
-  Harness own;
-  own.node.own_node_ip = true;
-  own.rebuild();
-  Frame syn2 = tcp(kNodeIp, 45000, kWebVip, 80, tcp_flag::kSyn, 0);
-  ASSERT_EQ(own.run(syn2).action, Action::kForward);
-  Frame synack2 = tcp(dst_ip(syn2), 8080, kNodeIp, 45000, tcp_flag::kSyn | tcp_flag::kAck, 0);
-  EXPECT_EQ(own.run(synack2, 1).action, Action::kForward);
+    // The same client seen on the wire is answered on the wire.
+    Frame wire_syn = tcp(client, 45001, kWebVip, 80, tcp_flag::kSyn, 0);
+    ASSERT_EQ(h.run(wire_syn).action, Action::kForward);
+    Frame wire_ack = tcp(dst_ip(wire_syn), 8080, client, 45001, tcp_flag::kSyn | tcp_flag::kAck, 0);
+    EXPECT_EQ(h.run(wire_ack, 1).action, Action::kForward);
+    EXPECT_EQ(dst_mac(wire_ack), kGatewayMac);
+  }
 }
 
 // Every drop reason, each produced by a frame through the whole pipeline and counted.

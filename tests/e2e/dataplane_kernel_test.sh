@@ -4,6 +4,7 @@
 #   client ns (10.99.0.2) ─┐
 #   be1 ns (10.99.0.11) ───┴── bridge (lan ns) ── dp0 (node ns): k8c dataplane on net_af_packet
 #                                                  └─ k8c0: its tap, 10.99.0.1/24 (the kernel's)
+#   pod ns (10.244.0.5) ── veth ── node ns (10.244.0.1): a pod behind the node's kernel
 #
 # The data plane owns dp0; the node's kernel owns the node address 10.99.0.1 on the tap the data
 # plane creates. The node kernel never sees dp0's frames itself (a netdev ingress drop: DPDK's
@@ -12,7 +13,8 @@
 #   - ping and a TCP server on the node address, from the client;
 #   - the kernel's own connections out (its ARP resolution included);
 #   - NodePorts next to all that (SNAT with the node address);
-#   - the node's own processes reaching a ClusterIP, with the service CIDR routed into the tap;
+#   - the node's own processes and a pod behind its kernel reaching a ClusterIP, with the service
+#     CIDR routed into the tap;
 #   - healthCheckNodePort of an externalTrafficPolicy Local LoadBalancer Service: 200 with local
 #     endpoints, 503 without, closed when the Service goes;
 #   - kube-proxy's /healthz (--healthz): 200 while the data plane is healthy, 503 while its Node
@@ -23,8 +25,8 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/netns_lib.sh"
 command -v nft >/dev/null || { echo "nft is required (Debian package nftables)"; exit 1; }
 [ -c /dev/net/tun ] || { echo "/dev/net/tun is required for the tap"; exit 1; }
-BE=k8c-be1-$ID
-netns_test kernel 240 "$NODE" "$LAN" "$CLI" "$BE"
+BE=k8c-be1-$ID POD=k8c-pod-$ID
+netns_test kernel 240 "$NODE" "$LAN" "$CLI" "$BE" "$POD"
 
 cat >"$WORK/server.py" <<'PYEOF'
 # An HTTP server answering "<name> <peer address>" on every GET.
@@ -60,6 +62,15 @@ in_ns "$CLI" ip addr add 10.99.0.2/24 dev eth0
 port "$BE" eth0 02:00:00:00:00:11 be1
 in_ns "$BE" ip addr add 10.99.0.11/24 dev eth0
 in_ns "$BE" ip route add 10.99.0.2/32 via 10.99.0.1  # replies of Local flows return through the node
+in_ns "$BE" ip route add 10.244.0.0/24 via 10.99.0.1  # the node's pod CIDR, as a cluster routes it
+# The pod: a veth into the node's kernel, which routes for it.
+ip link add eth0 netns "$POD" type veth peer name pod0 netns "$NODE"
+in_ns "$POD" ip addr add 10.244.0.5/24 dev eth0
+in_ns "$POD" ip link set eth0 up
+in_ns "$POD" ip route add default via 10.244.0.1
+in_ns "$NODE" ip addr add 10.244.0.1/24 dev pod0
+in_ns "$NODE" ip link set pod0 up
+in_ns "$NODE" sysctl -qw net.ipv4.ip_forward=1
 ip netns exec "$BE" python3 "$WORK/server.py" be1 10.99.0.11 8080 >"$WORK/be1.log" 2>&1 &
 # The node's own server: on every address, so it is up before the tap exists.
 ip netns exec "$NODE" python3 "$WORK/server.py" node-kernel 0.0.0.0 9000 >"$WORK/node.log" 2>&1 &
@@ -131,6 +142,9 @@ expect_contains "a process on the node reaches a ClusterIP through the tap" "be1
   in_ns "$NODE" curl -sS --max-time 5 --retry 3 --retry-delay 1 --retry-all-errors http://10.96.100.11/
 expect_contains "the kernel learnt the ClusterIP's MAC from the data plane (the port's)" \
   "02:00:00:00:00:01" in_ns "$NODE" ip neigh show 10.96.100.11 dev k8c0
+expect_contains "a pod behind the node's kernel reaches the ClusterIP, its address kept" \
+  "be1 10.244.0.5" \
+  in_ns "$POD" curl -sS --max-time 5 --retry 3 --retry-delay 1 --retry-all-errors http://10.96.100.11/
 
 # --- healthCheckNodePort -------------------------------------------------------------------------
 hc_status() { in_ns "$CLI" curl -s -o "$WORK/hc.body" -w '%{http_code}' --max-time 3 "http://10.99.0.1:$HC/healthz"; }
