@@ -125,9 +125,9 @@ inline void maintain(uint64_t now_ns, LcoreContext& ctx) {
 
 // The exception path's other direction. A node routes the service CIDR into the tap, so what
 // the kernel sends there may be for a Service: an ARP request for a VIP (answered, back into the
-// tap), or IPv4 to a VIP (through the pipeline, out of the port like any client's; the backend's
-// answer, addressed to the node, comes back into the tap: see process()). True for those; the
-// rest of the kernel's frames leave by the port untouched.
+// tap), or IPv4 to a VIP (through the pipeline with PacketView::from_kernel set, out of the port
+// like any client's; its flow remembers, and the backend's answers go back into the tap). True
+// for those; the rest of the kernel's frames leave by the port untouched.
 bool kernel_frame_for_services(const PacketView& pkt, const ServiceTable& t);
 
 // Builds a gratuitous ARP (a request for `ip` from `ip`, broadcast), sent when this node takes
