@@ -596,19 +596,9 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     co_return true;
   }
 
-  // Plain writes first go straight to the socket (send_without_waiting): a response or request
-  // head that fits the socket buffer, the usual case, then needs no Asio operation and no
-  // suspension. What is left is written asynchronously under the send deadline.
   Task<bool> write_client(std::string_view a, std::string_view b = {}) {
-    error_code ec;
-    if constexpr (!kTls) {
-      size_t now = send_without_waiting(stream_, a, b, ec);
-      bytes_out_ += now;
-      if (ec) co_return false;
-      if (now == a.size() + b.size()) co_return true;
-      skip_sent(a, b, now);
-    }
     arm(client_timer_, Clock::now() + opt_.client_timeout, true);
+    error_code ec;
     size_t n = co_await stream_write(a, b, ec);
     disarm(client_timer_);
     bytes_out_ += n;
@@ -616,22 +606,11 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
   }
 
   Task<bool> write_up(std::string_view data) {
-    error_code ec;
-    size_t now = send_without_waiting(up_, data, {}, ec);
-    if (ec) co_return false;
-    if (now == data.size()) co_return true;
-    data.remove_prefix(now);
     arm(up_timer_, Clock::now() + route_->options.send_timeout, false);
+    error_code ec;
     co_await asio::async_write(up_, asio::buffer(data.data(), data.size()), ec_token(ec));
     disarm(up_timer_);
     co_return !ec;
-  }
-
-  // Drops the first n bytes of the sequence a, b.
-  static void skip_sent(std::string_view& a, std::string_view& b, size_t n) {
-    size_t from_a = std::min(n, a.size());
-    a.remove_prefix(from_a);
-    b.remove_prefix(n - from_a);
   }
 
   // ---- the connection loop ----

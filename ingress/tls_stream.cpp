@@ -1,8 +1,6 @@
 #include "ingress/tls_stream.h"
 
 #include <openssl/err.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 // Boost.Asio 1.74 uses std::exchange without including <utility>.
 #include <utility>
@@ -11,7 +9,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
-#include <cerrno>
 #include <cstring>
 #include <new>
 
@@ -26,26 +23,6 @@ using coro::Task;
 // type, tag, with margin.
 constexpr size_t kRecordOverhead = 256;
 static_assert(TlsSocket::kOutSize >= TlsSocket::kMaxPlainRecord + kRecordOverhead);
-
-size_t send_without_waiting(asio::ip::tcp::socket& socket, std::string_view a, std::string_view b,
-                            error_code& ec) {
-  ec = {};
-  if (a.empty()) std::swap(a, b);
-  if (a.empty()) return 0;
-  iovec iov[2] = {{const_cast<char*>(a.data()), a.size()}, {const_cast<char*>(b.data()), b.size()}};
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = b.empty() ? 1 : 2;
-  for (;;) {
-    ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      ec = error_code(errno, boost::system::system_category());
-    }
-    return 0;
-  }
-}
 
 BIO_METHOD* TlsSocket::bio_method() {
   // Built once per process (C++ guarantees one initialisation), never freed.
@@ -146,15 +123,11 @@ Task<bool> TlsSocket::flush(error_code& ec) {
       co_await send_done_.async_wait(ec_token(ignored));
       continue;
     }
+    sending_ = true;
     size_t len = out_len_;
+    co_await asio::async_write(socket_, asio::buffer(out_.get(), len), ec_token(ec));
+    sending_ = false;
     ++sends_;
-    size_t now = send_without_waiting(socket_, {out_.get(), len}, {}, ec);
-    if (ec) co_return false;
-    if (now < len) {
-      sending_ = true;
-      co_await asio::async_write(socket_, asio::buffer(out_.get() + now, len - now), ec_token(ec));
-      sending_ = false;
-    }
     if (send_waiter_) {
       send_waiter_ = false;
       send_done_.cancel();

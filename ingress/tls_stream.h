@@ -29,14 +29,6 @@
 
 namespace k8c::ingress {
 
-// Sends as much of a then b as the socket takes now, without waiting (one sendmsg with
-// MSG_DONTWAIT | MSG_NOSIGNAL). Returns the bytes sent; a full socket buffer is not an error
-// (fewer bytes, possibly 0), a failed connection sets ec. Completing a small write here saves
-// Asio's operation, its trip through the scheduler and the coroutine's suspension; callers
-// send the rest with an asynchronous write.
-size_t send_without_waiting(boost::asio::ip::tcp::socket& socket, std::string_view a,
-                            std::string_view b, boost::system::error_code& ec);
-
 class TlsSocket {
  public:
   // Takes the connected socket; the SSL is created from `ctx` (an SNI callback on it may

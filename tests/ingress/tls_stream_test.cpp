@@ -10,9 +10,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
-#include <chrono>
 #include <string>
-#include <thread>
 
 #include "common/pki.h"
 #include "ingress/tls_context.h"
@@ -257,41 +255,6 @@ TEST_F(TlsSocketTest, GarbageInsteadOfTlsIsAnError) {
   run();
   EXPECT_TRUE(ec);
   EXPECT_EQ(ec.category(), asio::error::get_ssl_category()) << ec.message();
-}
-
-TEST(SendWithoutWaiting, SendsWhatFitsAndReportsABrokenConnection) {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  tcp::socket a(io);
-  a.connect(acceptor.local_endpoint());
-  tcp::socket b = acceptor.accept();
-  error_code ec;
-  // Both buffers, in order, in one call.
-  EXPECT_EQ(send_without_waiting(a, "head ", "body", ec), 9u);
-  EXPECT_FALSE(ec);
-  char buf[16];
-  EXPECT_EQ(asio::read(b, asio::buffer(buf, 9)), 9u);
-  EXPECT_EQ(std::string_view(buf, 9), "head body");
-  EXPECT_EQ(send_without_waiting(a, "", "", ec), 0u);
-  EXPECT_FALSE(ec);
-  // A peer that does not read: the socket buffer fills, and the call returns short without
-  // blocking and without an error.
-  const std::string chunk(1 << 20, 'x');
-  size_t total = 0, last = chunk.size();
-  for (int i = 0; i < 64 && last == chunk.size(); ++i) {
-    last = send_without_waiting(a, chunk, {}, ec);
-    ASSERT_FALSE(ec) << ec.message();
-    total += last;
-  }
-  EXPECT_LT(last, chunk.size()) << "64 MiB went into a socket nobody reads";
-  EXPECT_GT(total, 0u);
-  // The peer is gone: an error, not a signal.
-  b.close();
-  for (int i = 0; i < 100 && !ec; ++i) {
-    send_without_waiting(a, "more", {}, ec);
-    if (!ec) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(ec);
 }
 
 }  // namespace
