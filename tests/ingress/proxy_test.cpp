@@ -5,6 +5,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/pki.h"
 #include "tests/ingress/proxy_fixture.h"
 
@@ -32,6 +35,46 @@ TEST_F(ProxyTest, RoutesByHostAndPath) {
   EXPECT_NE(r.find("target: /a/x?q=1\n"), std::string::npos) << r;
   EXPECT_EQ(status_of(request("GET", "shop.example.com", "/c")), 404);
   EXPECT_EQ(status_of(request("GET", "other.example.com", "/a")), 404);
+}
+
+// One response read off a keep-alive connection (Content-Length bodies only).
+std::string read_one_response(int fd) {
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string head = lower(got.substr(0, end));
+      size_t cl = head.find("content-length:");
+      size_t want = end + 4 + (cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15)));
+      if (got.size() >= want) return got.substr(0, want);
+    }
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+}
+
+TEST_F(ProxyTest, RequestsArrivingInTwoPiecesAreRoutedWhereverTheySplit) {
+  auto& a = add_backend("a");
+  add_service("svc-a", {a.port()});
+  snap_.ingresses.push_back(
+      ingress("web", "shop")
+          .rules({rule("shop.example.com", {path("/a", "Prefix", service_backend("svc-a", 80))})}));
+  publish();
+  start_proxy();
+  const std::string req = "GET /a/x HTTP/1.1\r\nHost: shop.example.com\r\nX-Y: z\r\n\r\n";
+  int fd = connect_to(port());
+  for (size_t at = 1; at < req.size(); ++at) {
+    ASSERT_TRUE(send_all(fd, std::string_view(req).substr(0, at)));
+    // Long enough for the proxy to read the first piece on its own.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    ASSERT_TRUE(send_all(fd, std::string_view(req).substr(at)));
+    std::string r = read_one_response(fd);
+    ASSERT_EQ(status_of(r), 200) << "split at " << at << ": " << r;
+    EXPECT_NE(r.find("backend: a\n"), std::string::npos) << r;
+  }
+  ::close(fd);
 }
 
 TEST_F(ProxyTest, DefaultBackendTakesEveryMethodWithAndWithoutHost) {
