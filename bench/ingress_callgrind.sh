@@ -114,6 +114,11 @@ PIDS+=($VG)
 wait_port "$HTTP_PORT"
 wait_port "$HTTPS_PORT"
 wait_port "$METRICS_PORT"
+# The ingress listens before its first route table is built (it answers 404 until then).
+for _ in $(seq 1 600); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: localhost' "http://127.0.0.1:$HTTP_PORT/p0/x")" = 200 ] && break
+  sleep 0.1
+done
 
 # Requests the proxy has answered so far (all routes and statuses).
 answered() {
