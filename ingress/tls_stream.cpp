@@ -148,6 +148,12 @@ Task<bool> TlsSocket::fill(error_code& ec) {
     in_end_ -= in_beg_;
     in_beg_ = 0;
   }
+  if (in_end_ == kInSize) {
+    // OpenSSL asks for more only once it took everything here (a record fits in_), so this
+    // cannot happen; a zero-sized read would complete at once and spin.
+    ec = asio::error::no_buffer_space;
+    co_return false;
+  }
   size_t n = co_await socket_.async_read_some(asio::buffer(in_.get() + in_end_, kInSize - in_end_),
                                               ec_token(ec));
   if (ec) co_return false;
