@@ -912,6 +912,67 @@ TEST_F(TlsProxyTest, UnknownNameWithoutDefaultCertificateFailsTheHandshake) {
   EXPECT_FALSE(tls_exchange(proxy_->https_port(), "", get("shop.example.com")).handshake);
 }
 
+// The tunnel over TLS: reads and writes of one TLS connection run concurrently (TlsSocket).
+TEST_F(ProxyTest, WebSocketOverTlsBecomesATunnel) {
+  RawBackend ws([](int fd) {
+    std::string head = read_some_until(fd, "\r\n\r\n");
+    if (lower(head).find("upgrade: websocket") == std::string::npos) return;
+    send_all(fd,
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+    echo_until_closed(fd);
+  });
+  add_service("svc", {ws.port()});
+  pki::KeyPair ca = pki::make_ca("test-ca");
+  pki::KeyPair pair = pki::issue(ca, "ws.example.com", {}, {"ws.example.com"}, true);
+  snap_.secrets.push_back(tls_secret("web", "ws-tls", pair.cert_pem, pair.key_pem));
+  snap_.ingresses.push_back(
+      ingress("web", "ws")
+          .tls({"ws.example.com"}, "ws-tls")
+          .rules({rule("ws.example.com", {path("/", "Prefix", service_backend("svc", 80))})}));
+  publish();
+  ProxyOptions o;
+  o.listen_https = "127.0.0.1:0";
+  start_proxy(o);
+
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  int fd = connect_to(proxy_->https_port());
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), fd);
+  SSL_set_tlsext_host_name(ssl.get(), "ws.example.com");
+  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  std::string req =
+      "GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  ASSERT_EQ(SSL_write(ssl.get(), req.data(), static_cast<int>(req.size())),
+            static_cast<int>(req.size()));
+  std::string got;
+  char buf[16384];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    int n = SSL_read(ssl.get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(status_of(got), 101) << got;
+  got.erase(0, got.find("\r\n\r\n") + 4);
+  for (const std::string& msg :
+       std::vector<std::string>{"ping-1", "ping-2", std::string(100000, 'x')}) {
+    ASSERT_EQ(SSL_write(ssl.get(), msg.data(), static_cast<int>(msg.size())),
+              static_cast<int>(msg.size()));
+    std::string echo = std::move(got);
+    got.clear();
+    while (echo.size() < msg.size()) {
+      int n = SSL_read(ssl.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      echo.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_TRUE(echo == msg) << echo.size() << " of " << msg.size() << " bytes";
+  }
+  ::close(fd);
+}
+
 TEST_F(TlsProxyTest, OldProtocolVersionsAreRefused) {
   EXPECT_FALSE(tls_exchange(proxy_->https_port(), "shop.example.com", get("shop.example.com"),
                             TLS1_1_VERSION)
