@@ -1,6 +1,6 @@
 // Pipeline throughput on one core, without NIC or EAL: 64-byte frames, 32 at a time, as an
 // lcore would see them after rte_eth_rx_burst, driven as the poll loop drives them: each burst
-// is staged (stage_burst) and then processed after the next one arrives (process_staged).
+// is staged and processed two bursts later (pipeline.h, BurstQueue).
 //
 // Frames arrive as a NIC hands them: written ("DMA'd") into the next buffers of a small pool
 // of mbuf-sized buffers that is recycled round-robin, as an RX ring refilled from a mempool is.
@@ -93,27 +93,24 @@ class Rx {
 
   size_t flows() const { return order_.size(); }
 
-  // Receives the next burst and processes the one received before it, as the poll loop in
-  // eal_runtime.cpp does (pipeline.h: stage_burst, process_staged).
+  // Receives the next burst and, once the queue is full, processes the oldest, as the poll loop
+  // in eal_runtime.cpp does under load (pipeline.h: BurstQueue).
   void run_burst(uint64_t now, LcoreContext& ctx) {
-    int in = held_ ^ 1;
+    PacketView* views = q_.views(q_.free_slot());
     for (uint16_t i = 0; i < kBurst; ++i) {
       uint8_t* b = pool_ + buf_ * kStride;
       buf_ = buf_ + 1 == kPool ? 0 : buf_ + 1;
       uint32_t flow = order_[next_];
       next_ = next_ + 1 == order_.size() ? 0 : next_ + 1;
       write_frame(b, flow);
-      views_[in][i] = {b, kFrameLen, kFrameLen};
+      views[i] = {b, kFrameLen, kFrameLen};
     }
-    stage_burst(views_[in], kBurst, stage_[in], ctx);
-    if (stage_[held_].n)
-      process_staged(views_[held_], verdicts_, now, ctx, stage_[held_], &stage_[in]);
-    held_ = in;
+    q_.push(kBurst);
+    if (q_.held() == BurstQueue::kDepth) q_.pop(verdicts_, now, ctx);
   }
-  // What the loop does when a poll returns nothing: the held burst is processed.
+  // What the loop does when polls return nothing: the held bursts are processed.
   void flush(uint64_t now, LcoreContext& ctx) {
-    if (stage_[held_].n) process_staged(views_[held_], verdicts_, now, ctx, stage_[held_], nullptr);
-    stage_[held_].n = 0;
+    while (q_.held()) q_.pop(verdicts_, now, ctx);
   }
 
  private:
@@ -139,9 +136,7 @@ class Rx {
   alignas(64) uint8_t tmpl_[kFrameLen];
   uint32_t src0_ = 0;
   uint16_t sport0_ = 0;
-  PacketView views_[2][kBurst];
-  BurstStage stage_[2];
-  int held_ = 0;  // which of views_/stage_ holds the burst received but not yet processed
+  BurstQueue q_;
   Verdict verdicts_[kBurst];
 };
 

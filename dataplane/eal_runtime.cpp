@@ -335,12 +335,11 @@ void EalRuntime::take_from_kernel(Poller& p, rte_mbuf** frames, uint16_t k, uint
 int EalRuntime::poll_loop(void* arg) {
   Poller& p = *static_cast<Poller*>(arg);
   LcoreContext& ctx = p.ctx;
-  // Two bursts in flight (pipeline.h, process_staged): the one just received is staged (its
-  // conntrack slots requested) while the one received before it is processed.
-  rte_mbuf* rxb[2][kBurst];
-  PacketView views[2][kBurst];
-  BurstStage stages[2];
-  unsigned held = 0;  // index of the burst received and staged but not yet processed
+  // Up to three bursts in flight (pipeline.h, BurstQueue): under load each poll receives one and
+  // processes the one received two polls before, while the two between have their flows and
+  // their conntrack slots requested. rxb holds each queue slot's mbufs.
+  BurstQueue q;
+  rte_mbuf* rxb[BurstQueue::kDepth][kBurst];
   rte_mbuf* tx[kBurst];
   rte_mbuf* release[kBurst];
   rte_mbuf* kernel[kBurst];
@@ -362,7 +361,7 @@ int EalRuntime::poll_loop(void* arg) {
     uint64_t tsc = rte_rdtsc();
     // Stopping: nothing more is received; a held burst is processed first, then the loop ends.
     const bool stopping = p.stop->load(std::memory_order_relaxed) || tsc >= end;
-    if (stopping && stages[held].n == 0) break;
+    if (stopping && q.held() == 0) break;
     p.iterations.add(1);
     p.total_cycles.add(tsc - last);
     last = tsc;
@@ -384,7 +383,7 @@ int EalRuntime::poll_loop(void* arg) {
         }
       }
     }
-    const unsigned in = held ^ 1u;
+    const unsigned in = q.free_slot();  // q.held() < kDepth here: the last iteration popped
     rte_mbuf** rx = rxb[in];
     const uint16_t nic_n = stopping ? 0 : rte_eth_rx_burst(p.port, p.queue, rx, kBurst);
     uint16_t n = nic_n;
@@ -418,21 +417,20 @@ int EalRuntime::poll_loop(void* arg) {
                                            kBurst - keep, nullptr));
     }
     if (n != 0) {
-      for (uint16_t i = 0; i < n; ++i) views[in][i] = view_of(rx[i], p.kport);
-      stage_burst(views[in], n, stages[in], ctx);  // prefetches the frames and their slots
+      PacketView* views = q.views(in);
+      for (uint16_t i = 0; i < n; ++i) views[i] = view_of(rx[i], p.kport);
+      q.push(n);  // hashes the frames and requests their first bytes
     }
-    // The held burst is processed now: before the next one if frames came (their flows are
-    // prefetched meanwhile), or alone when the poll found nothing, so it never waits for traffic.
-    const uint16_t hn = stages[held].n;
-    if (hn != 0) {
-      rte_mbuf** hb = rxb[held];
+    // The oldest burst is processed when the queue is full, or when the poll found nothing (so
+    // no frame waits for traffic that may never come).
+    if (q.held() == BurstQueue::kDepth || (n == 0 && q.held() != 0)) {
+      rte_mbuf** hb = rxb[q.oldest()];
       uint16_t ntx = 0, nrel = 0, nkernel = 0;
       ctx.table = p.tables->current();
       ctx.neighbours = p.neighbours->current();
       uint64_t now_ns = static_cast<uint64_t>(
           (static_cast<unsigned __int128>(tsc - p.epoch_tsc) * p.ns_per_tsc_q32) >> 32);
-      process_staged(views[held], verdicts, now_ns, ctx, stages[held], n ? &stages[in] : nullptr);
-      stages[held].n = 0;
+      const uint16_t hn = q.pop(verdicts, now_ns, ctx);
       for (uint16_t i = 0; i < hn; ++i) {
         const Verdict& v = verdicts[i];
         if (v.action == Action::kReply || (v.action == Action::kForward && v.port == p.port)) {
@@ -453,7 +451,6 @@ int EalRuntime::poll_loop(void* arg) {
       p.busy_iterations.add(1);
       p.busy_cycles.add(rte_rdtsc() - tsc);
     }
-    if (n != 0) held = in;
     uint16_t k = 0;
     if (p.kernel && (nic_n < kBurst || p.iterations.get() % kKernelPollEvery == 0)) {
       // What the kernel sends on the tap (its ARP requests and answers, ICMP, TCP from the node

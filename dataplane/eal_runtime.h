@@ -1,13 +1,14 @@
 // The DPDK runtime around the EAL-free packet core: EAL start-up from an argument string, one
 // port with one RX/TX queue pair per polling lcore (RSS across them), the mbuf pool, the burst
-// loop that feeds pipeline.h's stage_burst/process_staged (one burst held back, so that its
-// conntrack misses overlap the burst before it), and an orderly shutdown.
+// loop that feeds pipeline.h's BurstQueue (two bursts held back, so that their conntrack misses
+// overlap the bursts before them), and an orderly shutdown.
 //
 // The kernel exception path (optional, RuntimeOptions::kernel_port): a net_tap port the runtime
 // creates, whose kernel side is an interface of that name with the NIC port's MAC, so the
 // kernel can take the node address over from the NIC, as DPVS's KNI and VPP's punt-to-tap do.
 // Frames the pipeline passes (kPassToKernel: ARP, ICMP and non-Service traffic for the node
-// address) go to the tap; frames the kernel sends on it go out of the NIC port unchanged. Each
+// address) go to the tap; frames the kernel sends on it go out of the NIC port unchanged, but
+// for those to a Service (pipeline.h, kernel_frame_for_services), which the pipeline takes. Each
 // polling lcore owns one queue pair of the tap as it does of the NIC port.
 //
 // Everything that can fail does so in start(), before any lcore polls, and reports one line

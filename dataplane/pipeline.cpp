@@ -1,5 +1,7 @@
 #include "dataplane/pipeline.h"
 
+#include <algorithm>
+
 #include "dataplane/checksum.h"
 #include "dataplane/neighbour.h"
 #include "dataplane/parse.h"
@@ -358,58 +360,72 @@ Verdict process(PacketView pkt, uint64_t now, LcoreContext& c) {
   return process_frame(pkt, now, c, 0);
 }
 
-void stage_burst(const PacketView* pkts, uint16_t n, BurstStage& s, LcoreContext& ctx) {
+void stage_burst(const PacketView* pkts, uint16_t n, BurstStage& s) {
   n = std::min(n, kMaxStagedBurst);
   s.n = n;
-  s.flows_requested = false;
+  s.slots_requested = s.flows_requested = false;
   for (uint16_t i = 0; i < n; ++i) __builtin_prefetch(pkts[i].data);
-  for (uint16_t i = 0; i < n; ++i)
-    if ((s.known[i] = peek_hash(pkts[i], &s.hash[i]))) ctx.conntrack.prefetch_slot(s.hash[i]);
+  for (uint16_t i = 0; i < n; ++i) s.known[i] = peek_hash(pkts[i], &s.hash[i]);
 }
 
 void process_staged(const PacketView* pkts, Verdict* out, uint64_t now_ns, LcoreContext& ctx,
-                    const BurstStage& s, BurstStage* next) {
-  // Frame i of this burst runs while the flow of frame i - kLag of the next burst is
-  // requested: its slot was requested kLag frames' work earlier (reading it must not stall),
-  // and the flow has the rest of this burst to arrive; the flows of the next burst's last
-  // kLag frames are requested after this burst's last. In this KVM guest a slot needs ~16
-  // frames to arrive (lags 4, 8, 12, 20 and 24 were all slower on a million flows). A burst
-  // staged without a successor running before it falls back to requesting its own flows
-  // kAhead frames ahead.
-  constexpr uint16_t kAhead = 8, kLag = 16;
+                    const BurstStage& s, BurstStage* next, BurstStage* after) {
+  Conntrack& ct = ctx.conntrack;
   const uint16_t m = s.n;
-  const uint16_t nn = next ? next->n : 0;
-  const bool own = !s.flows_requested;
-  if (own)
+  // What no earlier burst did for this one: its slots all at once, then each flow kAhead
+  // frames before its frame (a slot needs about that long to arrive).
+  constexpr uint16_t kAhead = 8;
+  const bool own_slots = !s.slots_requested, own_flows = !s.flows_requested;
+  if (own_slots)
+    for (uint16_t i = 0; i < m; ++i)
+      if (s.known[i]) ct.prefetch_slot(s.hash[i]);
+  if (own_flows)
     for (uint16_t i = 0; i < std::min(kAhead, m); ++i)
-      if (s.known[i]) ctx.conntrack.prefetch_flow(s.hash[i]);
-  for (uint16_t i = 0; i < m; ++i) {
-    if (own) {
+      if (s.known[i]) ct.prefetch_flow(s.hash[i]);
+  // The bursts behind: `next`'s flows if its slots were requested (else its slots), and
+  // `after`'s slots, frame i of each beside frame i of this one.
+  const uint16_t nn = next ? next->n : 0, na = after ? after->n : 0;
+  const bool next_flows = next && next->slots_requested;
+  for (uint16_t i = 0; i < std::max({m, nn, na}); ++i) {
+    if (i < na && after->known[i]) ct.prefetch_slot(after->hash[i]);
+    if (i < nn && next->known[i]) {
+      if (next_flows)
+        ct.prefetch_flow(next->hash[i]);
+      else
+        ct.prefetch_slot(next->hash[i]);
+    }
+    if (i < m) {
       uint16_t j = static_cast<uint16_t>(i + kAhead);
-      if (j < m && s.known[j]) ctx.conntrack.prefetch_flow(s.hash[j]);
+      if (own_flows && j < m && s.known[j]) ct.prefetch_flow(s.hash[j]);
+      out[i] = process_frame(pkts[i], now_ns, ctx, s.known[i] ? s.hash[i] : 0);
     }
-    if (i >= kLag) {
-      uint16_t j = static_cast<uint16_t>(i - kLag);
-      if (j < nn && next->known[j]) ctx.conntrack.prefetch_flow(next->hash[j]);
-    }
-    out[i] = process_frame(pkts[i], now_ns, ctx, s.known[i] ? s.hash[i] : 0);
   }
   if (next) {
-    for (uint16_t j = m > kLag ? static_cast<uint16_t>(m - kLag) : 0; j < nn; ++j)
-      if (next->known[j]) ctx.conntrack.prefetch_flow(next->hash[j]);
-    next->flows_requested = true;
+    next->flows_requested = next_flows;
+    next->slots_requested = true;
   }
+  if (after) after->slots_requested = true;
+}
+
+uint16_t BurstQueue::pop(Verdict* out, uint64_t now_ns, LcoreContext& ctx) {
+  BurstStage& s = stages_[first_];
+  BurstStage* next = held_ > 1 ? &stages_[(first_ + 1) % kDepth] : nullptr;
+  BurstStage* after = held_ > 2 ? &stages_[(first_ + 2) % kDepth] : nullptr;
+  process_staged(views_[first_], out, now_ns, ctx, s, next, after);
+  uint16_t n = s.n;
+  s.n = 0;
+  first_ = (first_ + 1) % kDepth;
+  --held_;
+  return n;
 }
 
 void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
                    LcoreContext& ctx) {
-  // Within one burst: every slot of the chunk is requested first; then frame i is processed
-  // while the flow of frame i + kAhead is requested (process_staged without a successor).
   BurstStage s;
   for (uint16_t base = 0; base < n; base += kMaxStagedBurst) {
     uint16_t m = static_cast<uint16_t>(std::min<int>(kMaxStagedBurst, n - base));
-    stage_burst(pkts + base, m, s, ctx);
-    process_staged(pkts + base, out + base, now_ns, ctx, s, nullptr);
+    stage_burst(pkts + base, m, s);
+    process_staged(pkts + base, out + base, now_ns, ctx, s, nullptr, nullptr);
   }
 }
 

@@ -1,19 +1,21 @@
 // The per-packet pipeline: parse, conntrack, service lookup, Maglev pick, NAT, ARP/ICMP
 // answers. Plain functions over a PacketView, so tests and the fuzzer run it without an EAL;
-// the DPDK loop (eal_runtime.cpp) drives it like this, one burst behind the NIC (see
-// stage_burst below):
+// the DPDK loop (eal_runtime.cpp) drives it like this, two bursts behind the NIC (see
+// BurstQueue below):
 //
 //   LcoreContext ctx(opts);                  // per lcore, allocated before the loop starts
+//   BurstQueue q;
 //   rcu.online(lcore);
 //   for (;;) {
-//     n = rte_eth_rx_burst(port, queue, mbufs[new], 32);
-//     for (i < n) views[new][i] = {rte_pktmbuf_mtod(..), data_len, data_len + tailroom};
-//     stage_burst(views[new], n, stage[new], ctx);
-//     ctx.table = rcu.current();
-//     process_staged(views[held], verdicts, rte_rdtsc() scaled to ns, ctx, stage[held],
-//                    n ? &stage[new] : nullptr);  // the held burst, if any
-//     ... tx_burst the kForward/kReply mbufs, hand kPassToKernel to the exception path,
-//         free kDrop; the new burst (if any) is held now ...
+//     n = rte_eth_rx_burst(port, queue, mbufs[q.free_slot()], 32);
+//     for (i < n) q.views(slot)[i] = {rte_pktmbuf_mtod(..), data_len, data_len + tailroom};
+//     if (n) q.push(n);
+//     if (q.held() == BurstQueue::kDepth || (!n && q.held())) {
+//       ctx.table = rcu.current();
+//       q.pop(verdicts, rte_rdtsc() scaled to ns, ctx);  // the oldest burst
+//       ... tx_burst the kForward/kReply mbufs, hand kPassToKernel to the exception path,
+//           free kDrop ...
+//     }
 //     maintain(now, ctx);                    // bounded conntrack aging
 //     rcu.quiescent(lcore);                  // ctx.table is not used past this point
 //   }
@@ -95,28 +97,63 @@ Verdict process(PacketView pkt, uint64_t now_ns, LcoreContext& ctx);
 void process_burst(const PacketView* pkts, Verdict* out, uint16_t n, uint64_t now_ns,
                    LcoreContext& ctx);
 
-// Software pipelining across bursts, for a loop that holds one received burst back (as VPP's
-// and l3fwd's loops do): burst k+1 is received and staged before burst k is processed, so each
-// of a frame's two dependent misses (conntrack index slot, then flow) has a whole burst of
-// work to arrive in instead of a few frames (the loop is sketched at the top of this file).
-// A held burst is processed as soon as a poll returns nothing, so no frame waits for traffic
-// that may never come; frames keep their order.
+// Software pipelining across bursts, for a loop that holds received bursts back (as VPP's and
+// l3fwd's loops do): a frame's two dependent misses (its conntrack index slot, then its flow)
+// are each requested while a whole earlier burst is processed. While burst k runs, frame i of
+// burst k+2 has its slot requested and frame i of burst k+1 its flow (whose slot arrived during
+// burst k-1), so each miss has a burst's worth of work to arrive in, and the requests are spread
+// evenly instead of 32 at once. BurstQueue below holds the bursts; a held burst is processed as
+// soon as a poll returns nothing, so no frame waits for traffic that may never come, and frames
+// keep their order.
 inline constexpr uint16_t kMaxStagedBurst = 64;
 struct BurstStage {
   uint16_t n = 0;
-  bool flows_requested = false;  // the flows were prefetched while the burst before ran
+  bool slots_requested = false;  // its index slots were prefetched while an earlier burst ran
+  bool flows_requested = false;  // and then its flows
   bool known[kMaxStagedBurst];
   uint64_t hash[kMaxStagedBurst];
 };
-// Stage one: hashes each frame's tuple (common frame shapes only) and prefetches its index
-// slot and its first bytes. n <= kMaxStagedBurst (more are not staged: s.n is clamped).
-void stage_burst(const PacketView* pkts, uint16_t n, BurstStage& s, LcoreContext& ctx);
-// Stage two: processes the staged burst `s` (s.n frames of pkts). With `next` (staged, not
-// yet processed), the flows of next's frames are prefetched as this burst runs, their slots
-// having had time to arrive. The hashes only steer prefetches and lookups; a table published
-// between the stages changes nothing.
+// Stage one: hashes each frame's tuple (common frame shapes only) and prefetches its first
+// bytes. n <= kMaxStagedBurst (more are not staged: s.n is clamped).
+void stage_burst(const PacketView* pkts, uint16_t n, BurstStage& s);
+// Stage two: processes the staged burst `s` (s.n frames of pkts) while requesting the flows of
+// `next` and the index slots of `after` (either may be null; both staged, not yet processed).
+// What no earlier burst requested for `s` is requested here, a few frames ahead. The hashes
+// only steer prefetches and lookups; a table published between the stages changes nothing.
 void process_staged(const PacketView* pkts, Verdict* out, uint64_t now_ns, LcoreContext& ctx,
-                    const BurstStage& s, BurstStage* next);
+                    const BurstStage& s, BurstStage* next, BurstStage* after);
+
+// The bursts a poll loop holds: up to kDepth received and staged but not processed. Slots are
+// reused round-robin; a caller keeps its own per-slot data (its mbufs) beside them.
+//
+//   if (q.held() < BurstQueue::kDepth) {          // always, once pop() ran
+//     unsigned s = q.free_slot();
+//     n = receive into q.views(s) ...;
+//     if (n) q.push(n);
+//   }
+//   if (q.held() == BurstQueue::kDepth || (n == 0 && q.held() > 0)) {
+//     unsigned s = q.oldest();  uint16_t m = q.pop(verdicts, now, ctx);  ... verdicts of slot s
+//   }
+class BurstQueue {
+ public:
+  static constexpr unsigned kDepth = 3;
+  unsigned held() const { return held_; }
+  unsigned oldest() const { return first_; }
+  unsigned free_slot() const { return (first_ + held_) % kDepth; }  // valid while held() < kDepth
+  PacketView* views(unsigned slot) { return views_[slot]; }
+  // Stages the n frames just written to views(free_slot()).
+  void push(uint16_t n) {
+    stage_burst(views_[free_slot()], n, stages_[free_slot()]);
+    ++held_;
+  }
+  // Processes the oldest burst into out (its frame count is returned) and frees its slot.
+  uint16_t pop(Verdict* out, uint64_t now_ns, LcoreContext& ctx);
+
+ private:
+  PacketView views_[kDepth][kMaxStagedBurst];
+  BurstStage stages_[kDepth];
+  unsigned first_ = 0, held_ = 0;
+};
 
 // Off-packet work for one loop iteration: ages a bounded slice of the flow table.
 inline void maintain(uint64_t now_ns, LcoreContext& ctx) {

@@ -787,38 +787,34 @@ TEST(Pipeline, BurstMatchesSinglePackets) {
   maintain(1000 * kSec, h.ctx);
 }
 
-// Drives stage_burst/process_staged as the poll loop in eal_runtime.cpp does: each poll
-// receives 0-64 frames (a random count), stages them, then processes the burst held from the
-// poll before, prefetching the new one's flows; a poll that receives nothing processes the held
-// burst alone. Returns each frame's verdict, by frame.
+// Drives a BurstQueue as the poll loop in eal_runtime.cpp does: each poll receives 0-64 frames
+// (a random count) and stages them; the oldest held burst is processed when the queue is full,
+// or when a poll receives nothing. Returns each frame's verdict, by frame.
 std::vector<Verdict> run_staged(std::vector<Frame>& frames, uint64_t now, LcoreContext& ctx,
                                 uint32_t seed) {
   std::vector<Verdict> out(frames.size());
   std::mt19937 rng(seed);
-  PacketView views[2][kMaxStagedBurst];
-  BurstStage stages[2];
-  size_t first[2] = {0, 0};
-  unsigned held = 0;
+  BurstQueue q;
+  size_t first[BurstQueue::kDepth] = {};
   size_t pos = 0;
   Verdict v[kMaxStagedBurst];
-  while (pos < frames.size() || stages[held].n != 0) {
-    unsigned in = held ^ 1u;
+  while (pos < frames.size() || q.held() != 0) {
+    EXPECT_LT(q.held(), BurstQueue::kDepth);
     uint16_t n =
         static_cast<uint16_t>(std::min<size_t>(rng() % (kMaxStagedBurst + 1), frames.size() - pos));
     if (rng() % 4 == 0) n = 0;  // an idle poll
-    for (uint16_t i = 0; i < n; ++i) views[in][i] = view(frames[pos + i]);
+    unsigned slot = q.free_slot();
+    for (uint16_t i = 0; i < n; ++i) q.views(slot)[i] = view(frames[pos + i]);
     if (n != 0) {
-      stage_burst(views[in], n, stages[in], ctx);
-      EXPECT_EQ(stages[in].n, n);
-      first[in] = pos;
+      q.push(n);
+      first[slot] = pos;
       pos += n;
     }
-    if (stages[held].n != 0) {
-      process_staged(views[held], v, now, ctx, stages[held], n != 0 ? &stages[in] : nullptr);
-      std::copy(v, v + stages[held].n, out.begin() + static_cast<ptrdiff_t>(first[held]));
-      stages[held].n = 0;
+    if (q.held() == BurstQueue::kDepth || (n == 0 && q.held() != 0)) {
+      unsigned oldest = q.oldest();
+      uint16_t m = q.pop(v, now, ctx);
+      std::copy(v, v + m, out.begin() + static_cast<ptrdiff_t>(first[oldest]));
     }
-    if (n != 0) held = in;
   }
   return out;
 }
