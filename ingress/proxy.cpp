@@ -789,7 +789,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
     host_ = host;
 
     route_ = table_->match(host, target);
-    if (!route_) co_return co_await answer_and_continue(404);
+    if (!route_) co_return co_await answer_and_continue(w_.reader.published() ? 404 : 503);
 
     if constexpr (kTls) {
       if (!sni_.empty() && !host.empty()) {

@@ -48,6 +48,9 @@ class RouteTableReader {
     }
     return table_;
   }
+  // Whether current() came from a publish, not the empty table the holder starts with: until the
+  // first table is built from the cluster, "no route" means "not ready yet", not "not found".
+  bool published() const { return generation_ != 0; }
 
  private:
   const RouteTableHolder& holder_;

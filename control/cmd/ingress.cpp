@@ -178,8 +178,8 @@ int run_ingress(const IngressFlags& f) {
     return fail(e.what());
   }
   controller->start();
-  // Requests are answered from the start (404 until the first table); the first table needs
-  // every informer synced, so an unreachable API server shows here.
+  // Requests are answered from the start (503 until the first table, then 404 for what no rule
+  // routes); the first table needs every informer synced, so an unreachable API server shows here.
   if (!controller->wait_for_first_build(
           std::chrono::milliseconds(static_cast<int64_t>(f.wait_api * 1000)))) {
     controller->stop();

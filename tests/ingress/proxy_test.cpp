@@ -169,6 +169,19 @@ TEST_F(ProxyTest, FailedConnectIsRetriedOnAnotherEndpointAndTheDeadOneIsEjected)
             3);
 }
 
+TEST_F(ProxyTest, BeforeTheFirstTableEverythingIs503ThenUnroutedIs404) {
+  add_service("app", {add_backend("app").port()});
+  snap_.ingresses.push_back(
+      ingress("web", "app")
+          .rules({rule("app.example.com", {path("/", "Prefix", service_backend("app", 80))})}));
+  start_proxy();
+  EXPECT_EQ(status_of(request("GET", "app.example.com", "/")), 503);
+  EXPECT_EQ(status_of(request("GET", "other.example.com", "/")), 503);
+  publish();
+  EXPECT_EQ(status_of(request("GET", "app.example.com", "/")), 200);
+  EXPECT_EQ(status_of(request("GET", "other.example.com", "/")), 404);
+}
+
 TEST_F(ProxyTest, ErrorStatuses) {
   uint16_t dead = closed_port();
   // Accepts and never answers.

@@ -34,6 +34,18 @@ TEST(Publish, HolderStartsWithAnEmptyTable) {
   EXPECT_EQ(reader.current()->match("a.com", "/"), nullptr);
 }
 
+TEST(Publish, ReaderKnowsWhetherItsTableWasPublished) {
+  RouteTableHolder holder;
+  RouteTableReader before(holder);
+  EXPECT_FALSE(before.published());
+  holder.publish(table_for(1));
+  EXPECT_FALSE(before.published());  // until it looks again
+  before.current();
+  EXPECT_TRUE(before.published());
+  RouteTableReader after(holder);
+  EXPECT_TRUE(after.published());
+}
+
 TEST(Publish, ReaderPicksUpTheNewTable) {
   RouteTableHolder holder;
   RouteTableReader reader(holder);
