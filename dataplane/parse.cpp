@@ -35,9 +35,54 @@ DropReason parse_l4(const uint8_t* l4, uint16_t avail, Parsed& out) {
   return DropReason::kNone;
 }
 
+// The frame shape nearly all traffic has (untagged IPv4 without options, TCP or UDP, not a
+// fragment), checked and parsed in one straight run: about a third of the general path's
+// instructions. False, with `out` partly written, when the frame is anything else or fails a
+// check: the general path then parses it afresh and names the reason.
+inline bool parse_common(const PacketView& pkt, Parsed& out) {
+  constexpr uint16_t kIp = kEthHdrLen, kL4 = kEthHdrLen + kIpv4HdrLen;
+  const uint8_t* d = pkt.data;
+  if (pkt.len < kL4 + kUdpHdrLen) return false;
+  if (load<uint16_t>(d + 12) != hton16(proto::kEtherIpv4) || d[kIp] != 0x45) return false;
+  const uint8_t* ip = d + kIp;
+  const uint8_t pr = ip[ip_off::kProto];
+  const uint16_t total = bswap16(load<uint16_t>(ip + ip_off::kTotalLen));
+  if (total < kIpv4HdrLen || total > pkt.len - kIp) return false;
+  if (load<uint16_t>(ip + ip_off::kFrag) & hton16(0x3fff)) return false;
+  if (ipv4_header_csum20(ip) != 0) return false;
+  const uint8_t* l4 = d + kL4;
+  const uint16_t l4_len = static_cast<uint16_t>(total - kIpv4HdrLen);
+  if (pr == proto::kTcp) {
+    if (l4_len < kTcpHdrLen) return false;
+    const uint16_t doff = static_cast<uint16_t>((l4[12] >> 4) * 4);
+    if (doff < kTcpHdrLen || doff > l4_len) return false;
+    out.tcp_flags = l4[l4_off::kTcpFlags];
+  } else if (pr == proto::kUdp) {
+    if (l4_len < kUdpHdrLen || bswap16(load<uint16_t>(l4 + l4_off::kUdpLen)) != l4_len)
+      return false;
+    out.tcp_flags = 0;
+  } else {
+    return false;
+  }
+  out.l3 = L3::kIpv4;
+  out.l4_proto = pr;
+  out.fragment = false;
+  out.ip_options = false;
+  out.l4_valid = true;
+  out.l3_off = kIp;
+  out.l4_off = kL4;
+  out.ip_end = static_cast<uint16_t>(kIp + total);
+  out.src = load<uint32_t>(ip + ip_off::kSrc);
+  out.dst = load<uint32_t>(ip + ip_off::kDst);
+  out.sport = load<uint16_t>(l4 + l4_off::kSport);
+  out.dport = load<uint16_t>(l4 + l4_off::kDport);
+  return true;
+}
+
 }  // namespace
 
 DropReason parse(const PacketView& pkt, Parsed& out) {
+  if (parse_common(pkt, out)) return DropReason::kNone;
   const uint8_t* d = pkt.data;
   uint16_t len = pkt.len;
   out = Parsed{};
