@@ -10,24 +10,10 @@ namespace k8c::ingress {
 
 namespace {
 
-// RFC 9110 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~". A table instead of a per-byte ctype call:
-// every header name of every request and response goes through it.
-constexpr std::array<bool, 256> kTokenChar = [] {
-  std::array<bool, 256> t{};
-  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<size_t>(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<size_t>(c)] = true;
-  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-
 // A span of a field name (llhttp may hand a name over in several spans): token bytes only.
 // Empty spans pass; llhttp itself refuses an empty name.
 bool is_token_span(const char* at, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (!kTokenChar[static_cast<unsigned char>(at[i])]) return false;
-  }
-  return true;
+  return http::is_token({at, n});
 }
 
 // CR, LF or NUL in a header value span. Most values are short, and a table lookup per byte costs
