@@ -22,55 +22,16 @@
 #include <random>
 #include <vector>
 
-#include "dataplane/checksum.h"
-#include "dataplane/pipeline.h"
-#include "tests/dataplane/fixtures/packet_builder.h"
+#include "bench/dataplane_bench_frames.h"
 
 namespace {
 
 using namespace k8c::dp;
 using namespace k8c::dp::fixtures;
 
-constexpr uint32_t kNodeIp = ipv4(192, 168, 1, 10);
-constexpr uint32_t kVip = ipv4(10, 96, 0, 10);
+using namespace k8c::dp::bench;
+
 constexpr uint16_t kBurst = 32;
-constexpr uint16_t kFrameLen = 64;
-
-std::unique_ptr<ServiceTable> make_table(size_t n_backends) {
-  NodeConfig node;
-  node.node_ip = kNodeIp;
-  node.mac = kNodeMac;
-  node.gateway_mac = kGatewayMac;
-  ServiceSpec s;
-  s.id = 1;
-  s.name = "bench/web:http";
-  s.cluster_ip = kVip;
-  s.port = 80;
-  s.node_port = 30080;
-  for (size_t i = 0; i < n_backends; ++i) {
-    BackendSpec b;
-    b.ip = ipv4(10, 1, 0, 0) + static_cast<uint32_t>(i) + 1;
-    b.port = 8080;
-    s.backends.push_back(b);
-  }
-  std::vector<ServiceSpec> specs = {s};
-  return ServiceTable::build(node, specs, nullptr);
-}
-
-// The i-th client tuple. Host order.
-uint32_t client_ip(uint32_t i) {
-  return ipv4(10, 64, 0, 0) + (i >> 6);
-}
-uint16_t client_port(uint32_t i) {
-  return static_cast<uint16_t>(1024 + (i & 63) * 1000 + (i >> 22));
-}
-
-// A 64-byte frame (60 + FCS on the wire) from the i-th client tuple.
-Frame client_frame(uint32_t i, uint8_t flags, uint32_t dst, uint16_t dport) {
-  Frame f = tcp(client_ip(i), client_port(i), dst, dport, flags, 6);
-  f.resize(kFrameLen, 0);
-  return f;
-}
 
 // The receive side: a pool of buffers, a frame template, and the order flows arrive in.
 class Rx {
@@ -83,12 +44,9 @@ class Rx {
   static constexpr size_t kStride = 2368;
 
   Rx(uint8_t flags, uint32_t dst, uint16_t dport, std::vector<uint32_t> order)
-      : pool_(new (std::align_val_t{64}) uint8_t[kPool * kStride]), order_(std::move(order)) {
-    Frame t = client_frame(0, flags, dst, dport);
-    std::memcpy(tmpl_, t.data(), kFrameLen);
-    src0_ = load<uint32_t>(tmpl_ + kIp + ip_off::kSrc);
-    sport0_ = load<uint16_t>(tmpl_ + kL4);
-  }
+      : pool_(new (std::align_val_t{64}) uint8_t[kPool * kStride]),
+        order_(std::move(order)),
+        writer_(flags, dst, dport) {}
   ~Rx() { ::operator delete[](pool_, std::align_val_t{64}); }
 
   size_t flows() const { return order_.size(); }
@@ -102,7 +60,7 @@ class Rx {
       buf_ = buf_ + 1 == kPool ? 0 : buf_ + 1;
       uint32_t flow = order_[next_];
       next_ = next_ + 1 == order_.size() ? 0 : next_ + 1;
-      write_frame(b, flow);
+      writer_.write(b, flow);
       views[i] = {b, kFrameLen, kFrameLen};
     }
     q_.push(kBurst);
@@ -114,28 +72,11 @@ class Rx {
   }
 
  private:
-  static constexpr uint16_t kIp = kEthHdrLen, kL4 = kEthHdrLen + kIpv4HdrLen;
-
-  void write_frame(uint8_t* b, uint32_t flow) const {
-    std::memcpy(b, tmpl_, kFrameLen);
-    uint32_t src = hton32(client_ip(flow));
-    uint16_t sport = hton16(client_port(flow));
-    CsumDelta d;
-    d.replace32(src0_, src);
-    store(b + kIp + ip_off::kSrc, src);
-    csum_apply(b + kIp + ip_off::kCsum, d.folded());
-    d.replace16(sport0_, sport);
-    store(b + kL4, sport);
-    csum_apply(b + kL4 + l4_off::kTcpCsum, d.folded());
-  }
-
   uint8_t* pool_;
   size_t buf_ = 0;
   std::vector<uint32_t> order_;
   size_t next_ = 0;
-  alignas(64) uint8_t tmpl_[kFrameLen];
-  uint32_t src0_ = 0;
-  uint16_t sport0_ = 0;
+  FrameWriter writer_;
   BurstQueue q_;
   Verdict verdicts_[kBurst];
 };
