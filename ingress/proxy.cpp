@@ -221,8 +221,10 @@ struct ConnectionTokens {
 bool is_hop_by_hop(std::string_view name);
 bool named_by_connection(const HttpParser& msg, std::string_view name);
 
-ConnectionTokens connection_tokens(const HttpParser& msg) {
-  ConnectionTokens out;
+// Calls fn(token) for each token of every Connection header of `msg`, trimmed, until fn returns
+// true; says whether one did.
+template <class Fn>
+bool any_connection_token(const HttpParser& msg, Fn fn) {
   for (const HeaderRef& h : msg.headers()) {
     if (!iequals(msg.name(h), "connection")) continue;
     std::string_view v = msg.value(h);
@@ -231,17 +233,25 @@ ConnectionTokens connection_tokens(const HttpParser& msg) {
       std::string_view tok = v.substr(0, comma);
       while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
       while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (!tok.empty() && !is_hop_by_hop(tok)) {
-        if (out.count < out.names.size()) {
-          out.names[out.count++] = tok;
-        } else {
-          out.overflow = true;
-        }
-      }
+      if (fn(tok)) return true;
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }
   }
+  return false;
+}
+
+ConnectionTokens connection_tokens(const HttpParser& msg) {
+  ConnectionTokens out;
+  any_connection_token(msg, [&](std::string_view tok) {
+    if (!tok.empty() && !is_hop_by_hop(tok)) {
+      if (out.count < out.names.size())
+        out.names[out.count++] = tok;
+      else
+        out.overflow = true;
+    }
+    return false;
+  });
   return out;
 }
 
@@ -257,20 +267,7 @@ bool connection_names(const HttpParser& msg, const ConnectionTokens& tokens,
 
 // True when `name` is listed in a Connection header of `msg` (those are hop-by-hop too).
 bool named_by_connection(const HttpParser& msg, std::string_view name) {
-  for (const HeaderRef& h : msg.headers()) {
-    if (!iequals(msg.name(h), "connection")) continue;
-    std::string_view v = msg.value(h);
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view tok = v.substr(0, comma);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (iequals(tok, name)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-  return false;
+  return any_connection_token(msg, [&](std::string_view tok) { return iequals(tok, name); });
 }
 
 }  // namespace
