@@ -29,77 +29,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 1 600); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "nothing listens on $1"; return 1
-}
+# shellcheck source=ingress_bench_lib.sh
+source "$ROOT/bench/ingress_bench_lib.sh"
 
 BACKEND_PORT=$(free_port)
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost" -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
-mkdir -p "$WORK/backend" "$WORK/k8c"
-cat >"$WORK/backend/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$BACKEND_PORT reuseport;
-    location / { return 200 "hello\n"; }
-  }
-}
-EOF
-nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
-PIDS+=($!)
-wait_port "$BACKEND_PORT"
-
-"$K8C" server --data-dir "$WORK/k8c" --listen 127.0.0.1:0 >"$WORK/k8c/server.out" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 300); do grep -q "listening on" "$WORK/k8c/server.out" 2>/dev/null && break; sleep 0.1; done
-export KUBECONFIG="$WORK/k8c/admin.kubeconfig"
-cat >"$WORK/k8c/objects.yaml" <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: backend}
-spec: {ports: [{name: http, port: 80, targetPort: $BACKEND_PORT}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: backend-1, labels: {kubernetes.io/service-name: backend}}
-addressType: IPv4
-ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-tls}
-type: kubernetes.io/tls
-data:
-  tls.crt: $(base64 -w0 "$WORK/tls.crt")
-  tls.key: $(base64 -w0 "$WORK/tls.key")
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: local, annotations: {ingress.k8c.io/ssl-redirect: "false"}}
-spec:
-  ingressClassName: k8c
-  tls: [{hosts: [localhost], secretName: bench-tls}]
-  rules:
-  - host: localhost
-    http: {paths: [{path: /p0, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}]}
-EOF
+make_cert "DNS:localhost"
+start_backend
+start_k8c_server
+{
+  backend_objects
+  ingress_object local localhost /p0
+} >"$WORK/k8c/objects.yaml"
 kubectl apply -f "$WORK/k8c/objects.yaml" >/dev/null
 HTTP_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
@@ -114,7 +54,7 @@ PIDS+=($VG)
 wait_port "$HTTP_PORT"
 wait_port "$HTTPS_PORT"
 wait_port "$METRICS_PORT"
-# The ingress listens before its first route table is built (it answers 404 until then).
+# The ingress listens before its first route table is built (it answers 503 until then).
 for _ in $(seq 1 600); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: localhost' "http://127.0.0.1:$HTTP_PORT/p0/x")" = 200 ] && break
   sleep 0.1

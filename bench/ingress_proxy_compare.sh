@@ -47,48 +47,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 1 200); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "nothing listens on $1"; return 1
-}
+# shellcheck source=ingress_bench_lib.sh
+source "$ROOT/bench/ingress_bench_lib.sh"
 
 HOSTS=100
 BACKEND_PORT=$(free_port)
 
 # ---- certificate: one for localhost and *.bench.test ----
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,DNS:*.bench.test" \
-  -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+make_cert "DNS:localhost,DNS:*.bench.test"
 cat "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/tls.pem"
 
 # ---- the backend: nginx with one worker answering 200 "hello" ----
-mkdir -p "$WORK/backend"
-cat >"$WORK/backend/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$BACKEND_PORT reuseport;
-    location / { return 200 "hello\n"; }
-  }
-}
-EOF
-taskset -c $LOAD_CPU nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
-PIDS+=($!)
-wait_port "$BACKEND_PORT"
+start_backend taskset -c $LOAD_CPU
 
 # ---- nginx as the proxy ----
 NGX_HTTP=$(free_port)
@@ -182,50 +152,11 @@ PIDS+=($!)
 HAP_PID=$!
 
 # ---- k8c: a server holding 100 Ingresses, and the ingress following it ----
-mkdir -p "$WORK/k8c"
-taskset -c $LOAD_CPU "$K8C" server --data-dir "$WORK/k8c" --listen 127.0.0.1:0 \
-  >"$WORK/k8c/server.out" 2>"$WORK/k8c/server.err" &
-PIDS+=($!)
-for _ in $(seq 1 300); do grep -q "listening on" "$WORK/k8c/server.out" 2>/dev/null && break; sleep 0.1; done
-export KUBECONFIG="$WORK/k8c/admin.kubeconfig"
+start_k8c_server taskset -c $LOAD_CPU
 {
-  cat <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: backend}
-spec: {ports: [{name: http, port: 80, targetPort: $BACKEND_PORT}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: backend-1, labels: {kubernetes.io/service-name: backend}}
-addressType: IPv4
-ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-tls}
-type: kubernetes.io/tls
-data:
-  tls.crt: $(base64 -w0 "$WORK/tls.crt")
-  tls.key: $(base64 -w0 "$WORK/tls.key")
-EOF
-  emit_ingress() {  # name host path
-    cat <<EOF
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: $1, annotations: {ingress.k8c.io/ssl-redirect: "false"}}
-spec:
-  ingressClassName: k8c
-  tls: [{hosts: ["$2"], secretName: bench-tls}]
-  rules:
-  - host: $2
-    http: {paths: [{path: $3, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}]}
-EOF
-  }
-  for i in $(seq 0 $((HOSTS - 1))); do emit_ingress "h$i" "h$i.bench.test" "/p$i"; done
-  emit_ingress local localhost /p0
+  backend_objects
+  for i in $(seq 0 $((HOSTS - 1))); do ingress_object "h$i" "h$i.bench.test" "/p$i"; done
+  ingress_object local localhost /p0
 } >"$WORK/k8c/objects.yaml"
 kubectl apply -f "$WORK/k8c/objects.yaml" >/dev/null
 K8C_HTTP=$(free_port)
