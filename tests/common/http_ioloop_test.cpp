@@ -1,6 +1,5 @@
 // Servers sharing one IoLoop: many listeners, one I/O thread.
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,23 +12,14 @@
 #include <vector>
 
 #include "common/http.h"
+#include "tests/common/fixtures/threads.h"
 
 namespace k8c::http {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Threads of this process, from /proc/self/task.
-size_t thread_count() {
-  size_t n = 0;
-  DIR* d = opendir("/proc/self/task");
-  if (!d) return 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  closedir(d);
-  return n;
-}
+using k8c::test_support::thread_count;
 
 Response get(uint16_t port, const std::string& target = "/") {
   ClientOptions co;

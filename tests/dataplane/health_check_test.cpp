@@ -1,6 +1,5 @@
 #include "dataplane/health_check.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,6 +8,7 @@
 #include <set>
 
 #include "common/http.h"
+#include "tests/common/fixtures/threads.h"
 #include "tests/dataplane/fixtures/objects.h"
 
 namespace k8c::dp {
@@ -364,16 +364,7 @@ TEST(HealthCheckServer, ServesHealthzFromTheTracker) {
   EXPECT_TRUE(hs.listening().empty());
 }
 
-size_t thread_count() {
-  size_t n = 0;
-  DIR* d = opendir("/proc/self/task");
-  if (!d) return 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  closedir(d);
-  return n;
-}
+using k8c::test_support::thread_count;
 
 TEST(HealthCheckServer, FiftyPortsOnOneThread) {
   std::set<uint16_t> ports;

@@ -163,13 +163,7 @@ TEST_F(AllocationTest, WarmTlsKeepAliveRequestsDoNotAllocate) {
   t_not_proxy = true;
   RawBackend backend(fixed_backend);
   add_service("svc", {backend.port()});
-  pki::KeyPair ca = pki::make_ca("test-ca");
-  pki::KeyPair pair = pki::issue(ca, "a.example.com", {}, {"a.example.com"}, true);
-  snap_.secrets.push_back(tls_secret("web", "a-tls", pair.cert_pem, pair.key_pem));
-  snap_.ingresses.push_back(
-      ingress("web", "a")
-          .tls({"a.example.com"}, "a-tls")
-          .rules({rule("a.example.com", {path("/", "Prefix", service_backend("svc", 80))})}));
+  add_tls_route("a.example.com", "svc");
   publish();
   ProxyOptions o;
   o.threads = 1;

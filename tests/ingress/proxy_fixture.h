@@ -14,12 +14,14 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/http.h"
 #include "common/metrics.h"
+#include "common/pki.h"
 #include "ingress/proxy.h"
 #include "ingress/route_publish.h"
 #include "ingress/route_table.h"
@@ -244,6 +246,18 @@ class ProxyFixture : public ::testing::Test {
     }
   }
 
+  // An Ingress for `host` (all paths, Prefix) to Service web/<svc> port 80, terminating TLS with a
+  // certificate for `host` issued by a test CA, in the Secret "<host>-tls".
+  void add_tls_route(const std::string& host, const std::string& svc) {
+    if (!ca_) ca_ = pki::make_ca("test-ca");
+    pki::KeyPair pair = pki::issue(*ca_, host, {}, {host}, true);
+    snap_.secrets.push_back(tls_secret("web", host + "-tls", pair.cert_pem, pair.key_pem));
+    snap_.ingresses.push_back(
+        ingress("web", host)
+            .tls({host}, host + "-tls")
+            .rules({rule(host, {path("/", "Prefix", service_backend(svc, 80))})}));
+  }
+
   void publish() {
     auto table = build_route_table(snap_);
     for (const auto& d : table->diagnostics()) ADD_FAILURE() << d.object << ": " << d.message;
@@ -273,6 +287,7 @@ class ProxyFixture : public ::testing::Test {
   }
 
   std::vector<std::unique_ptr<EchoBackend>> backends_;
+  std::optional<pki::KeyPair> ca_;  // made by the first add_tls_route
   Snapshot snap_;
   RouteTableHolder holder_;
   metrics::Registry registry_;

@@ -428,15 +428,18 @@ TEST_F(ProxyTest, ResponseHeadersAreReserializedAndCloseDelimitedBodiesRechunked
   ::close(fd);
 }
 
+// A WebSocket upstream: accepts the Upgrade, then echoes every byte until the client closes.
+void websocket_echo(int fd) {
+  std::string head = read_some_until(fd, "\r\n\r\n");
+  if (lower(head).find("upgrade: websocket") == std::string::npos) return;
+  send_all(fd,
+           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+  echo_until_closed(fd);
+}
+
 TEST_F(ProxyTest, WebSocketUpgradeBecomesATunnel) {
-  RawBackend ws([](int fd) {
-    std::string head = read_some_until(fd, "\r\n\r\n");
-    if (lower(head).find("upgrade: websocket") == std::string::npos) return;
-    send_all(fd,
-             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
-    echo_until_closed(fd);
-  });
+  RawBackend ws(websocket_echo);
   add_service("svc", {ws.port()});
   snap_.ingresses.push_back(ingress("web", "ws").default_backend(service_backend("svc", 80)));
   publish();
@@ -873,7 +876,7 @@ class TlsProxyTest : public ProxyFixture {
     add_service("shop", {shop.port()});
     add_service("blog", {blog.port()});
     for (const char* host : {"shop.example.com", "blog.example.com"}) {
-      auto pair = pki::issue(ca_, host, {}, {host}, true);
+      auto pair = pki::issue(*ca_, host, {}, {host}, true);
       snap_.secrets.push_back(
           tls_secret("web", std::string(host) + "-tls", pair.cert_pem, pair.key_pem));
     }
@@ -894,7 +897,6 @@ class TlsProxyTest : public ProxyFixture {
   static std::string get(const std::string& host) {
     return "GET /page HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
   }
-  pki::KeyPair ca_;
 };
 
 TEST_F(TlsProxyTest, SniPicksTheCertificateOfEachHost) {
@@ -927,22 +929,9 @@ TEST_F(TlsProxyTest, UnknownNameWithoutDefaultCertificateFailsTheHandshake) {
 
 // The tunnel over TLS: reads and writes of one TLS connection run concurrently (TlsSocket).
 TEST_F(ProxyTest, WebSocketOverTlsBecomesATunnel) {
-  RawBackend ws([](int fd) {
-    std::string head = read_some_until(fd, "\r\n\r\n");
-    if (lower(head).find("upgrade: websocket") == std::string::npos) return;
-    send_all(fd,
-             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
-    echo_until_closed(fd);
-  });
+  RawBackend ws(websocket_echo);
   add_service("svc", {ws.port()});
-  pki::KeyPair ca = pki::make_ca("test-ca");
-  pki::KeyPair pair = pki::issue(ca, "ws.example.com", {}, {"ws.example.com"}, true);
-  snap_.secrets.push_back(tls_secret("web", "ws-tls", pair.cert_pem, pair.key_pem));
-  snap_.ingresses.push_back(
-      ingress("web", "ws")
-          .tls({"ws.example.com"}, "ws-tls")
-          .rules({rule("ws.example.com", {path("/", "Prefix", service_backend("svc", 80))})}));
+  add_tls_route("ws.example.com", "svc");
   publish();
   ProxyOptions o;
   o.listen_https = "127.0.0.1:0";
@@ -1007,7 +996,7 @@ TEST_F(TlsProxyTest, PlainHttpIsRedirectedForHostsWithACertificate) {
 }
 
 TEST_F(TlsProxyTest, ChangedSecretIsServedOnTheNextHandshake) {
-  auto renewed = pki::issue(ca_, "shop.example.com renewed", {}, {"shop.example.com"}, true);
+  auto renewed = pki::issue(*ca_, "shop.example.com renewed", {}, {"shop.example.com"}, true);
   Json secret = tls_secret("web", "shop.example.com-tls", renewed.cert_pem, renewed.key_pem);
   secret["metadata"]["resourceVersion"] = "2";
   snap_.secrets[0] = secret;

@@ -55,15 +55,20 @@ class TlsSocketTest : public ::testing::Test {
     server_.emplace(acceptor_.accept(), server_ctx_.get());
   }
 
-  // Both handshakes; true when both succeeded.
-  bool handshake() {
-    error_code server_ec, client_ec;
+  // Runs both handshakes to their end.
+  void handshakes(error_code& server_ec, error_code& client_ec) {
     spawn([](TlsSocket& s, error_code& ec) -> Task<void> { co_await s.handshake(ec); }(*server_,
                                                                                        server_ec));
     spawn([](Client& c, error_code& ec) -> Task<void> {
       co_await c.async_handshake(ssl::stream_base::client, ec_token(ec));
     }(*client_, client_ec));
     run();
+  }
+
+  // Both handshakes; true when both succeeded.
+  bool handshake() {
+    error_code server_ec, client_ec;
+    handshakes(server_ec, client_ec);
     EXPECT_FALSE(server_ec) << server_ec.message();
     EXPECT_FALSE(client_ec) << client_ec.message();
     return !server_ec && !client_ec;
@@ -231,12 +236,7 @@ TEST_F(TlsSocketTest, RefusedHandshakeSendsTheAlert) {
       });
   connect();
   error_code server_ec, client_ec;
-  spawn([](TlsSocket& s, error_code& ec) -> Task<void> { co_await s.handshake(ec); }(*server_,
-                                                                                     server_ec));
-  spawn([](Client& c, error_code& ec) -> Task<void> {
-    co_await c.async_handshake(ssl::stream_base::client, ec_token(ec));
-  }(*client_, client_ec));
-  run();
+  handshakes(server_ec, client_ec);
   EXPECT_TRUE(server_ec);
   ASSERT_TRUE(client_ec);
   EXPECT_EQ(client_ec.category(), asio::error::get_ssl_category()) << client_ec.message();
