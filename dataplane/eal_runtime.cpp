@@ -231,6 +231,11 @@ struct EalRuntime::Poller {
   // TSC to nanoseconds as a 32.32 fixed-point multiplier, so the loop converts with one
   // multiply instead of a division.
   uint64_t ns_per_tsc_q32 = 0;
+  // The runtime's clock, in nanoseconds since epoch_tsc, at TSC value `tsc`.
+  uint64_t now_ns(uint64_t tsc) const {
+    return static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(tsc - epoch_tsc) * ns_per_tsc_q32) >> 32);
+  }
   Counter tx_failed, not_ours, iterations, busy_iterations, busy_cycles, total_cycles;
   Counter to_kernel, from_kernel, steered, idle_sleeps;
   uint64_t idle_sleep_ns = 0;  // RuntimeOptions::idle_sleep_us
@@ -303,9 +308,7 @@ void EalRuntime::take_from_kernel(Poller& p, rte_mbuf** frames, uint16_t k, uint
   if (nmine) {
     p.ctx.table = t;
     p.ctx.neighbours = p.neighbours->current();
-    uint64_t now_ns = static_cast<uint64_t>(
-        (static_cast<unsigned __int128>(tsc - p.epoch_tsc) * p.ns_per_tsc_q32) >> 32);
-    process_burst(views, verdicts, nmine, now_ns, p.ctx);
+    process_burst(views, verdicts, nmine, p.now_ns(tsc), p.ctx);
     for (uint16_t i = 0; i < nmine; ++i) {
       switch (verdicts[i].action) {
         case Action::kForward:
@@ -428,8 +431,7 @@ int EalRuntime::poll_loop(void* arg) {
       uint16_t ntx = 0, nrel = 0, nkernel = 0;
       ctx.table = p.tables->current();
       ctx.neighbours = p.neighbours->current();
-      uint64_t now_ns = static_cast<uint64_t>(
-          (static_cast<unsigned __int128>(tsc - p.epoch_tsc) * p.ns_per_tsc_q32) >> 32);
+      const uint64_t now_ns = p.now_ns(tsc);
       const uint16_t hn = q.pop(verdicts, now_ns, ctx);
       for (uint16_t i = 0; i < hn; ++i) {
         const Verdict& v = verdicts[i];
@@ -453,8 +455,7 @@ int EalRuntime::poll_loop(void* arg) {
     }
     uint16_t k = 0;
     if (p.kernel && (nic_n < kBurst || p.iterations.get() % kKernelPollEvery == 0)) {
-      // What the kernel sends on the tap (its ARP requests and answers, ICMP, TCP from the node
-      // address) leaves by the NIC port as it is: the kernel resolved its own next hop.
+      // What the kernel sends on the tap: see take_from_kernel.
       k = rte_eth_rx_burst(p.kport, p.queue, kernel, kBurst);
       if (k) take_from_kernel(p, kernel, k, tsc);
     }

@@ -186,7 +186,8 @@ struct HealthCheckServer::Entry {
   std::unique_ptr<http::Server> server;
 };
 
-HealthCheckServer::HealthCheckServer(HealthSource source) : source_(std::move(source)) {}
+HealthCheckServer::HealthCheckServer(HealthSource source)
+    : source_(std::make_shared<const HealthSource>(std::move(source))) {}
 
 HealthCheckServer::~HealthCheckServer() {
   stop();
@@ -216,10 +217,9 @@ void HealthCheckServer::stop() {
 
 namespace {
 
-// The handlers' view of the proxy's health; shared, so that no handler depends on the
-// HealthCheckServer outliving it.
-ProxyHealth current(const std::shared_ptr<const HealthSource>& source) {
-  if (source && *source) return (*source)();
+// The handlers' view of the proxy's health (healthy when no source was given).
+ProxyHealth current(const HealthSource& source) {
+  if (source) return source();
   ProxyHealth h;
   h.current_time = h.last_updated = std::chrono::system_clock::now();
   return h;
@@ -241,12 +241,11 @@ uint16_t HealthCheckServer::serve_healthz(const std::string& listen) {
   std::lock_guard lock(mu_);
   if (stopped_) throw std::runtime_error("health check server stopped");
   if (healthz_) throw std::runtime_error("healthz is already served");
-  auto source = std::make_shared<const HealthSource>(source_);
   auto server = std::make_unique<http::Server>(
       probe_options(listen),
-      [source](http::Request& req, std::shared_ptr<http::Responder> r) {
-        if (req.path == "/healthz") return r->send(healthz_response(current(source), false));
-        if (req.path == "/livez") return r->send(healthz_response(current(source), true));
+      [source = source_](http::Request& req, std::shared_ptr<http::Responder> r) {
+        if (req.path == "/healthz") return r->send(healthz_response(current(*source), false));
+        if (req.path == "/livez") return r->send(healthz_response(current(*source), true));
         r->send({404, {{"Content-Type", "text/plain"}}, "not found: try /healthz or /livez\n"});
       },
       loop_locked());
@@ -282,7 +281,6 @@ void HealthCheckServer::update(uint32_t address, const std::vector<HealthCheckSp
   // Closed first: a port that moves to another Service (or address) is free again.
   for (auto& e : closing) e->server->stop();  // under mu_: update() calls do not interleave
 
-  std::shared_ptr<const HealthSource> source;
   for (const auto& s : specs) {
     auto it = entries_.find(s.port);
     if (it != entries_.end()) {
@@ -291,7 +289,6 @@ void HealthCheckServer::update(uint32_t address, const std::vector<HealthCheckSp
       continue;
     }
     if (!address_) continue;
-    if (!source) source = std::make_shared<const HealthSource>(source_);
     auto e = std::make_shared<Entry>();
     e->spec = s;
     http::ServerOptions so = probe_options(ip_str(address_) + ":" + std::to_string(s.port));
@@ -300,7 +297,7 @@ void HealthCheckServer::update(uint32_t address, const std::vector<HealthCheckSp
     std::weak_ptr<Entry> weak = e;
     e->server = std::make_unique<http::Server>(
         so,
-        [weak, source](http::Request&, std::shared_ptr<http::Responder> r) {
+        [weak, source = source_](http::Request&, std::shared_ptr<http::Responder> r) {
           auto entry = weak.lock();
           if (!entry) return r->send({503, {}, "closing\n"});
           HealthCheckSpec spec;
@@ -308,7 +305,7 @@ void HealthCheckServer::update(uint32_t address, const std::vector<HealthCheckSp
             std::lock_guard l(entry->mu);
             spec = entry->spec;
           }
-          r->send(health_check_response(spec, current(source).healthy));
+          r->send(health_check_response(spec, current(*source).healthy));
         },
         loop_locked());
     try {

@@ -152,7 +152,8 @@ class HealthCheckServer {
   struct Entry;
   http::IoLoop& loop_locked();  // created with the first port
 
-  HealthSource source_;
+  // Shared with every handler, so that none depends on this object outliving it.
+  std::shared_ptr<const HealthSource> source_;
   mutable std::mutex mu_;
   bool stopped_ = false;
   uint32_t address_ = 0;
