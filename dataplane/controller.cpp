@@ -379,7 +379,8 @@ std::string Controller::render_metrics() {
             "Frames handed to the kernel through the --kernel-port tap.",
             [](const LcoreLive& l) { return double(l.to_kernel->get()); });
   per_lcore("k8c_dataplane_from_kernel_packets_total", "counter",
-            "Frames the kernel sent on the --kernel-port tap, sent out of the port.",
+            "Frames the kernel sent on the --kernel-port tap (out of the port, or through the "
+            "pipeline when they are for a Service).",
             [](const LcoreLive& l) { return double(l.from_kernel->get()); });
   per_lcore("k8c_dataplane_steered_packets_total", "counter",
             "Frames handed to the lcore that owns their flow (several queues).",
