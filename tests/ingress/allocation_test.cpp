@@ -172,19 +172,15 @@ TEST_F(AllocationTest, WarmTlsKeepAliveRequestsDoNotAllocate) {
   o.listen_https = "127.0.0.1:0";
   start_proxy(o);
 
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        SSL_CTX_free);
-  int fd = connect_to(proxy_->https_port());
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-  SSL_set_fd(ssl.get(), fd);
-  SSL_set_tlsext_host_name(ssl.get(), "a.example.com");
-  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  TlsClient c(proxy_->https_port(), "a.example.com");
+  ASSERT_TRUE(c.connected);
+  SSL* ssl = c.ssl.get();
   char buf[4096];
   auto one = [&](std::string_view request, std::string_view tail) {
-    if (SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) <= 0) return false;
+    if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) return false;
     size_t have = 0;
     for (;;) {
-      int n = SSL_read(ssl.get(), buf + have, static_cast<int>(sizeof buf - have));
+      int n = SSL_read(ssl, buf + have, static_cast<int>(sizeof buf - have));
       if (n <= 0) return false;
       have += static_cast<size_t>(n);
       if (have >= tail.size() && std::string_view(buf + have - tail.size(), tail.size()) == tail) {
@@ -200,7 +196,6 @@ TEST_F(AllocationTest, WarmTlsKeepAliveRequestsDoNotAllocate) {
   for (int i = 0; i < kRequests; ++i) EXPECT_TRUE(one(request, "hello"));
   g_counting = false;
   uint64_t allocs = g_proxy_allocations.load();
-  ::close(fd);
   std::printf("proxy heap allocations over %d warm TLS keep-alive requests: %llu\n", kRequests,
               static_cast<unsigned long long>(allocs));
   EXPECT_EQ(allocs, 0u);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -205,6 +206,35 @@ inline std::string exchange(uint16_t port, std::string_view request) {
   ::close(fd);
   return r;
 }
+
+// A TLS client connection to 127.0.0.1:port with SNI `sni` (none when empty), its handshake
+// done; max_version caps the protocol version (0: OpenSSL's default). Closed when destroyed.
+struct TlsClient {
+  TlsClient(uint16_t port, const std::string& sni, int max_version = 0)
+      : ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free), ssl(nullptr, SSL_free) {
+    if (max_version) SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+    if (max_version && max_version < TLS1_2_VERSION) {
+      SSL_CTX_set_security_level(ctx.get(), 0);
+      SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION);
+    }
+    fd = connect_to(port);
+    ssl.reset(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), fd);
+    if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
+    connected = SSL_connect(ssl.get()) == 1;
+  }
+  ~TlsClient() {
+    ssl.reset();
+    if (fd >= 0) ::close(fd);
+  }
+  TlsClient(const TlsClient&) = delete;
+  TlsClient& operator=(const TlsClient&) = delete;
+
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx;
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl;
+  int fd = -1;
+  bool connected = false;  // the handshake succeeded
+};
 
 class ProxyFixture : public ::testing::Test {
  protected:

@@ -829,26 +829,17 @@ struct TlsResult {
 TlsResult tls_exchange(uint16_t port, const std::string& sni, const std::string& request,
                        int max_version = 0) {
   TlsResult out;
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        SSL_CTX_free);
-  if (max_version) SSL_CTX_set_max_proto_version(ctx.get(), max_version);
-  if (max_version && max_version < TLS1_2_VERSION) {
-    SSL_CTX_set_security_level(ctx.get(), 0);
-    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION);
-  }
-  int fd = connect_to(port);
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-  SSL_set_fd(ssl.get(), fd);
-  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
-  if (SSL_connect(ssl.get()) == 1) {
+  TlsClient c(port, sni, max_version);
+  SSL* ssl = c.ssl.get();
+  if (c.connected) {
     out.handshake = true;
-    if (X509* peer = SSL_get1_peer_certificate(ssl.get())) {
+    if (X509* peer = SSL_get1_peer_certificate(ssl)) {
       char cn[256] = {};
       X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
       out.peer_cn = cn;
       X509_free(peer);
     }
-    SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
+    SSL_write(ssl, request.data(), static_cast<int>(request.size()));
     char buf[16384];
     for (;;) {
       size_t end = out.response.find("\r\n\r\n");
@@ -858,12 +849,11 @@ TlsResult tls_exchange(uint16_t port, const std::string& sni, const std::string&
         size_t want = end + 4 + (cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15)));
         if (out.response.size() >= want) break;
       }
-      int n = SSL_read(ssl.get(), buf, sizeof buf);
+      int n = SSL_read(ssl, buf, sizeof buf);
       if (n <= 0) break;
       out.response.append(buf, static_cast<size_t>(n));
     }
   }
-  ::close(fd);
   return out;
 }
 
@@ -937,23 +927,18 @@ TEST_F(ProxyTest, WebSocketOverTlsBecomesATunnel) {
   o.listen_https = "127.0.0.1:0";
   start_proxy(o);
 
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        SSL_CTX_free);
-  int fd = connect_to(proxy_->https_port());
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-  SSL_set_fd(ssl.get(), fd);
-  SSL_set_tlsext_host_name(ssl.get(), "ws.example.com");
-  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  TlsClient c(proxy_->https_port(), "ws.example.com");
+  ASSERT_TRUE(c.connected);
+  SSL* ssl = c.ssl.get();
   std::string req =
       "GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nUpgrade: websocket\r\n"
       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
       "Sec-WebSocket-Version: 13\r\n\r\n";
-  ASSERT_EQ(SSL_write(ssl.get(), req.data(), static_cast<int>(req.size())),
-            static_cast<int>(req.size()));
+  ASSERT_EQ(SSL_write(ssl, req.data(), static_cast<int>(req.size())), static_cast<int>(req.size()));
   std::string got;
   char buf[16384];
   while (got.find("\r\n\r\n") == std::string::npos) {
-    int n = SSL_read(ssl.get(), buf, sizeof buf);
+    int n = SSL_read(ssl, buf, sizeof buf);
     ASSERT_GT(n, 0);
     got.append(buf, static_cast<size_t>(n));
   }
@@ -961,18 +946,17 @@ TEST_F(ProxyTest, WebSocketOverTlsBecomesATunnel) {
   got.erase(0, got.find("\r\n\r\n") + 4);
   for (const std::string& msg :
        std::vector<std::string>{"ping-1", "ping-2", std::string(100000, 'x')}) {
-    ASSERT_EQ(SSL_write(ssl.get(), msg.data(), static_cast<int>(msg.size())),
+    ASSERT_EQ(SSL_write(ssl, msg.data(), static_cast<int>(msg.size())),
               static_cast<int>(msg.size()));
     std::string echo = std::move(got);
     got.clear();
     while (echo.size() < msg.size()) {
-      int n = SSL_read(ssl.get(), buf, sizeof buf);
+      int n = SSL_read(ssl, buf, sizeof buf);
       if (n <= 0) break;
       echo.append(buf, static_cast<size_t>(n));
     }
     EXPECT_TRUE(echo == msg) << echo.size() << " of " << msg.size() << " bytes";
   }
-  ::close(fd);
 }
 
 TEST_F(TlsProxyTest, OldProtocolVersionsAreRefused) {
