@@ -197,18 +197,23 @@ EOF
 
 # CPU time (user + system, clock ticks) of a process and its children, all threads included.
 TICKS=$(getconf CLK_TCK)
+# User and system ticks of a proxy: the process and its worker processes, all threads.
 proc_ticks() {
-  local total=0 p
+  local user=0 sys=0 p u s
   for p in "$1" $(pgrep -P "$1" || true); do
     [ -r "/proc/$p/stat" ] || continue
     # Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    read -r u s <<<"$(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12, $13}')"
+    user=$((user + u))
+    sys=$((sys + s))
   done
-  echo "$total"
+  echo "$user $sys"
 }
-# Busy and total ticks of one CPU, from /proc/stat (every process on it, not only the load).
+# Busy, total and softirq ticks of one CPU, from /proc/stat (every process on it, not only the
+# load). Softirq time is the kernel's receive work for loopback segments sent from that CPU,
+# which the kernel accounts to no process.
 cpu_ticks() {
-  awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+  awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $8}' /proc/stat
 }
 
 # The system calls COUNT=1 reports one by one (all of them are counted in the total).
@@ -219,12 +224,14 @@ tcp_counters() {
   nstat -azs TcpOutSegs TcpExtDelayedACKs | awk '$1 == "TcpOutSegs" {s = $2} $1 == "TcpExtDelayedACKs" {a = $2} END {print s + 0, a + 0}'
 }
 
-# run PID URL [wrk args...]: prints "req/s p50 p99 requests proxy_cpu_s per_core load_busy% errors"
+# run PID URL [wrk args...]: prints "req/s p50 p99 requests proxy_cpu_s per_core load_busy% errors
+# user_us:sys_us:softirq_us counts", the last two fields per request.
 run() {
   local pid=$1 out
-  local t0 l0 lt0 t1 l1 lt1
-  t0=$(proc_ticks "$pid")
-  read -r l0 lt0 <<<"$(cpu_ticks $LOAD_CPU)"
+  local u0 s0 l0 lt0 u1 s1 l1 lt1 q0 q1
+  read -r u0 s0 <<<"$(proc_ticks "$pid")"
+  read -r _ _ q0 <<<"$(cpu_ticks $PROXY_CPU)"
+  read -r l0 lt0 _ <<<"$(cpu_ticks $LOAD_CPU)"
   local perf_pid=
   if [ -n "${PERF_OUT:-}" ] && [ "$pid" = "$K8C_PID" ] && [ "$2" = "http://127.0.0.1:$K8C_HTTP/" ]; then
     perf record -q -e cpu-clock -g -p "$pid" -o "$PERF_OUT" -- sleep "$DURATION" 2>/dev/null &
@@ -257,8 +264,10 @@ run() {
         printf ":%.2f:%.3f\n", segs / r, acks / r
       }' "$WORK/count.out")
   fi
-  t1=$(proc_ticks "$pid")
-  read -r l1 lt1 <<<"$(cpu_ticks $LOAD_CPU)"
+  read -r u1 s1 <<<"$(proc_ticks "$pid")"
+  read -r _ _ q1 <<<"$(cpu_ticks $PROXY_CPU)"
+  read -r l1 lt1 _ <<<"$(cpu_ticks $LOAD_CPU)"
+  local t0=$((u0 + s0)) t1=$((u1 + s1))
   echo "$out" >>"$WORK/wrk.log"
   local rps p50 p99 reqs errors cpu per_core load
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
@@ -269,7 +278,10 @@ run() {
   cpu=$(awk -v t=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz}')
   per_core=$(awk -v r="${reqs:-0}" -v t=$((t1 - t0)) -v hz="$TICKS" 'BEGIN {printf "%.0f", t ? r * hz / t : 0}')
   load=$(awk -v b=$((l1 - l0)) -v t=$((lt1 - lt0)) 'BEGIN {printf "%.0f%%", t ? 100 * b / t : 0}')
-  echo "${rps:-0} ${p50:-?} ${p99:-?} ${reqs:-0} $cpu $per_core $load ${errors:-none} $counts"
+  local split
+  split=$(awk -v r="${reqs:-0}" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v q=$((q1 - q0)) -v hz="$TICKS" \
+    'BEGIN {k = r ? 1e6 / (r * hz) : 0; printf "%.2f:%.2f:%.2f", u * k, s * k, q * k}')
+  echo "${rps:-0} ${p50:-?} ${p99:-?} ${reqs:-0} $cpu $per_core $load ${errors:-none} $split $counts"
 }
 
 # ROUNDS runs of every proxy, interleaved (k8c, nginx, HAProxy, k8c, ...) so that a noisy
@@ -311,13 +323,29 @@ for kind in http tls; do
       'BEGIN {printf "  k8c/%-8s req/s %.2fx   req/s per proxy core %.2fx\n", o, b ? a / b : 0, d ? c / d : 0}'
   done
 done
+# Where the proxy's core went, per request: its own user and system time, and the softirq time
+# of its CPU (loopback receive work for what it sent, charged to no process). System and softirq
+# time is the kernel's TCP work, about the same for every proxy (COUNT=1 shows the same system
+# calls and segments); user time is what the proxy's own code costs.
+echo "Proxy CPU per request (microseconds)"
+{
+  echo "run proxy user system softirq kernel_share"
+  for kind in http tls; do
+    for name in k8c nginx haproxy; do
+      read -r _ _ _ _ _ _ _ _ split _ <<<"${R[$name,$kind]}"
+      IFS=: read -r u s q <<<"$split"
+      awk -v k="$kind" -v n="$name" -v u="$u" -v s="$s" -v q="$q" \
+        'BEGIN {t = u + s + q; printf "%s %s %.2f %.2f %.2f %.0f%%\n", k, n, u, s, q, t ? 100 * (s + q) / t : 0}'
+    done
+  done
+} | column -t | sed 's/^/  /'
 if [ -n "${COUNT:-}" ]; then
   echo "Kernel work per request (COUNT=1; the proxy's system calls, TCP segments of all hops)"
   {
     echo "run proxy syscalls $COUNT_NAMES tcp_segs delayed_acks"
     for kind in http tls; do
       for name in k8c nginx haproxy; do
-        read -r _ _ _ _ _ _ _ _ counts <<<"${R[$name,$kind]}"
+        read -r _ _ _ _ _ _ _ _ _ counts <<<"${R[$name,$kind]}"
         echo "$kind $name ${counts//:/ }"
       done
     done
