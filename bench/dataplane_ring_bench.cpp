@@ -1,16 +1,23 @@
-// Established-flow forwarding through a real DPDK port on one lcore: the "net_ring"
-// case. The port is rte_eth_from_rings over two rte_rings, so RX and TX are the PMD's real
-// burst calls on real mbufs from a mempool; lcore 1 plays the wire: it takes what the data plane
-// transmitted, writes the next client frame into each mbuf (a random permutation of all flows,
-// repeated, as dataplane_pipeline_bench does) and hands it back to RX. The data-plane lcore runs
-// the production burst loop's steps: rx_burst, BurstQueue (pipeline.h), tx_burst, freeing what
-// is not forwarded.
+// Established-flow forwarding through a real DPDK port: the "net_ring" case. The port is
+// rte_eth_from_rings over two rte_rings, so RX and TX are the PMD's real burst calls on real
+// mbufs from a mempool. Something has to play the wire: take what the data plane transmitted,
+// write the next client's frame into each mbuf (a random permutation of all flows, repeated, as
+// dataplane_pipeline_bench does) and hand it back to RX. The data-plane lcore runs the
+// production burst loop's steps: rx_burst, BurstQueue (pipeline.h), tx_burst, conntrack aging.
 //
-//   dataplane_ring_bench [FLOWS] [SECONDS]     (defaults 1000000 and 5; CPUs 0 and 1)
+// One run measures two placements of the wire, one after the other:
+//   - one core: the data plane's own lcore writes the frames after each TX burst, with 128 mbufs
+//     in flight. Everything a packet costs, its frame's writing included, is on that one core,
+//     and frames are as warm as a NIC's DMA into the cache can make them.
+//   - two cores: lcore 1 writes them, with 2,048 mbufs in flight. The data plane's core writes
+//     nothing it does not forward, but each frame's lines come from the other core's cache, a
+//     transfer a NIC's DMA does not cause.
 //
-// Prints what the data-plane lcore forwarded per second, its TSC cycles per packet over the run,
-// and the share of the run it sat idle with nothing received and nothing held: on two vCPUs the
-// wire lcore, which rewrites every frame the data plane's core last touched, can be the limit.
+//   dataplane_ring_bench [FLOWS] [SECONDS]     (defaults 1000000 and 5 per placement; CPUs 0, 1)
+//
+// For each: what the data-plane lcore forwarded per second, its TSC cycles per packet, the
+// share of the run it sat idle with nothing received and nothing held (with two cores, the
+// wire may be the limit), and the cycles spent in the pipeline alone.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
@@ -40,42 +47,149 @@ using namespace k8c::dp::bench;
 
 constexpr uint16_t kBurst = 32;
 constexpr unsigned kRingSize = 4096;
-constexpr unsigned kInFlight = 2048;  // mbufs circulating between the two lcores
 
 struct Wire {
   rte_ring* to_dp = nullptr;    // the port's RX queue
   rte_ring* from_dp = nullptr;  // the port's TX queue
   const FrameWriter* writer = nullptr;
   const std::vector<uint32_t>* order = nullptr;
+  size_t next = 0;  // the next flow in order
   std::atomic<bool> stop{false};
-};
 
-// lcore 1: the wire. Each frame the data plane sent comes back as the next client's frame.
-int run_wire(void* arg) {
-  Wire& w = *static_cast<Wire*>(arg);
-  const std::vector<uint32_t>& order = *w.order;
-  size_t next = 0;
-  constexpr unsigned kWireBurst = 64;
-  rte_mbuf* m[kWireBurst];
-  while (!w.stop.load(std::memory_order_relaxed)) {
+  void write(rte_mbuf* m) {
+    writer->write(rte_pktmbuf_mtod(m, uint8_t*), (*order)[next]);
+    next = next + 1 == order->size() ? 0 : next + 1;
+  }
+  // Each frame the data plane sent comes back as the next client's frame.
+  void turn() {
+    constexpr unsigned kWireBurst = 64;
+    rte_mbuf* m[kWireBurst];
     unsigned n =
-        rte_ring_sc_dequeue_burst(w.from_dp, reinterpret_cast<void**>(m), kWireBurst, nullptr);
-    // The frames' lines were last written by the data plane's core: ask for them all at once.
-    // Lengths stay 64 bytes, so the mbuf headers are only read.
+        rte_ring_sc_dequeue_burst(from_dp, reinterpret_cast<void**>(m), kWireBurst, nullptr);
+    // The frames' lines were last written by the data plane: ask for them all at once. Lengths
+    // stay 64 bytes, so the mbuf headers are only read.
     for (unsigned i = 0; i < n; ++i) __builtin_prefetch(rte_pktmbuf_mtod(m[i], uint8_t*), 1);
-    for (unsigned i = 0; i < n; ++i) {
-      w.writer->write(rte_pktmbuf_mtod(m[i], uint8_t*), order[next]);
-      next = next + 1 == order.size() ? 0 : next + 1;
-    }
-    unsigned put = rte_ring_sp_enqueue_burst(w.to_dp, reinterpret_cast<void**>(m), n, nullptr);
+    for (unsigned i = 0; i < n; ++i) write(m[i]);
+    unsigned put = rte_ring_sp_enqueue_burst(to_dp, reinterpret_cast<void**>(m), n, nullptr);
     if (put < n) rte_pktmbuf_free_bulk(m + put, n - put);  // cannot happen: the ring holds all
   }
+};
+
+int run_wire(void* arg) {
+  Wire& w = *static_cast<Wire*>(arg);
+  while (!w.stop.load(std::memory_order_relaxed)) w.turn();
   return 0;
 }
+
+struct Result {
+  double mpps = 0, cycles = 0, idle = 0, pipeline_cycles = 0, full_pops = 0;
+};
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "dataplane_ring_bench: %s: %s\n", what.c_str(), rte_strerror(rte_errno));
   return 1;
+}
+
+// One placement of the wire for `seconds`: primes in_flight frames on RX, runs the data plane's
+// loop on this lcore, then takes every mbuf back to the pool.
+bool run_phase(uint16_t port, Wire& wire, rte_mempool* pool, LcoreContext& ctx, bool two_cores,
+               unsigned in_flight, double seconds, uint64_t epoch_tsc, Result* r) {
+  std::vector<rte_mbuf*> prime(in_flight);
+  if (rte_pktmbuf_alloc_bulk(pool, prime.data(), in_flight) != 0) return fail("mbufs") == 0;
+  for (rte_mbuf* m : prime) {
+    wire.write(m);
+    m->data_len = m->pkt_len = kFrameLen;
+  }
+  rte_ring_sp_enqueue_bulk(wire.to_dp, reinterpret_cast<void**>(prime.data()), in_flight, nullptr);
+  wire.stop.store(false);
+  if (two_cores && rte_eal_remote_launch(run_wire, &wire, 1) != 0)
+    return fail("launch lcore 1") == 0;
+
+  BurstQueue q;
+  rte_mbuf* rxb[BurstQueue::kDepth][kBurst];
+  rte_mbuf* tx[kBurst];
+  rte_mbuf* rel[kBurst];
+  Verdict verdicts[kBurst];
+  uint64_t forwarded = 0, busy_cycles = 0, pipeline_cycles = 0, pops = 0, full_pops = 0;
+  const uint64_t hz = rte_get_tsc_hz();
+  const double ns_per_tsc = 1e9 / static_cast<double>(hz);
+  const uint64_t start = rte_rdtsc();
+  const uint64_t end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
+  uint64_t now_tsc = start;
+  while (now_tsc < end || q.held() != 0) {
+    const uint64_t turn = now_tsc;
+    bool busy = false;
+    const unsigned slot = q.free_slot();
+    uint16_t n = now_tsc < end ? rte_eth_rx_burst(port, 0, rxb[slot], kBurst) : 0;
+    if (n != 0) {
+      PacketView* views = q.views(slot);
+      for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = rxb[slot][i];
+        views[i] = {rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
+                    static_cast<uint16_t>(m->data_len + rte_pktmbuf_tailroom(m))};
+      }
+      q.push(n);
+      busy = true;
+    }
+    const unsigned held_before = q.held();
+    if (q.held() == BurstQueue::kDepth || (n == 0 && q.held() != 0)) {
+      rte_mbuf** hb = rxb[q.oldest()];
+      // The production loop's clock: nanoseconds from the TSC, here since the flows were opened.
+      const auto now_ns =
+          static_cast<uint64_t>(static_cast<double>(now_tsc - epoch_tsc) * ns_per_tsc);
+      const uint64_t t0 = rte_rdtsc();
+      const uint16_t hn = q.pop(verdicts, now_ns, ctx);
+      pipeline_cycles += rte_rdtsc() - t0;
+      pops += 1;
+      full_pops += held_before == BurstQueue::kDepth;
+      uint16_t ntx = 0, nrel = 0;
+      for (uint16_t i = 0; i < hn; ++i) {
+        if (verdicts[i].action == Action::kForward)
+          tx[ntx++] = hb[i];
+        else
+          rel[nrel++] = hb[i];
+      }
+      uint16_t sent = rte_eth_tx_burst(port, 0, tx, ntx);
+      forwarded += sent;
+      if (sent < ntx) rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+      if (nrel) rte_pktmbuf_free_bulk(rel, nrel);
+      maintain(now_ns, ctx);
+      if (!two_cores) wire.turn();
+      busy = true;
+    }
+    now_tsc = rte_rdtsc();
+    if (busy) busy_cycles += now_tsc - turn;
+  }
+  const uint64_t cycles = now_tsc - start;
+  if (two_cores) {
+    wire.stop.store(true);
+    rte_eal_wait_lcore(1);
+  }
+  for (rte_ring* ring : {wire.to_dp, wire.from_dp}) {
+    void* m[kBurst];
+    while (unsigned k = rte_ring_sc_dequeue_burst(ring, m, kBurst, nullptr))
+      rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(m), k);
+  }
+
+  const double pkts = static_cast<double>(forwarded ? forwarded : 1);
+  r->mpps = static_cast<double>(forwarded) /
+            (static_cast<double>(cycles) / static_cast<double>(hz)) / 1e6;
+  r->cycles = static_cast<double>(cycles) / pkts;
+  r->idle = 1.0 - static_cast<double>(busy_cycles) / static_cast<double>(cycles);
+  r->pipeline_cycles = static_cast<double>(pipeline_cycles) / pkts;
+  r->full_pops = static_cast<double>(full_pops) / static_cast<double>(pops ? pops : 1);
+  return forwarded > 0;
+}
+
+void print(const char* placement, const Result& r) {
+  std::printf("  %s\n", placement);
+  std::printf("    forwarded          %.2f Mpps, %.1f cycles per packet\n", r.mpps, r.cycles);
+  std::printf(
+      "    in the pipeline    %.1f cycles per packet (BurstQueue::pop alone; %.0f%% of "
+      "bursts had two behind them to prefetch for)\n",
+      r.pipeline_cycles, 100.0 * r.full_pops);
+  std::printf("    idle               %.1f%% of the run (nothing received, nothing held)\n",
+              100.0 * r.idle);
 }
 
 }  // namespace
@@ -112,8 +226,9 @@ int main(int argc, char** argv) {
   if (!wire.to_dp || !wire.from_dp) return fail("rings");
   int port = rte_eth_from_rings("net_ring_bench", &wire.to_dp, 1, &wire.from_dp, 1, 0);
   if (port < 0) return fail("rte_eth_from_rings");
-  rte_mempool* pool =
-      rte_pktmbuf_pool_create("k8c_rb_pool", kInFlight * 2, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  constexpr unsigned kOneCoreInFlight = 128, kTwoCoreInFlight = 2048;
+  rte_mempool* pool = rte_pktmbuf_pool_create("k8c_rb_pool", 2 * kTwoCoreInFlight, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   if (!pool) return fail("mbuf pool");
   const uint16_t p = static_cast<uint16_t>(port);
   rte_eth_conf conf{};
@@ -131,6 +246,7 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> order(flows);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937(42));
+  const uint64_t epoch = rte_rdtsc();
   for (uint32_t i : order) {
     Frame syn = client_frame(i, tcp_flag::kSyn, kVip, 80);
     if (process(fixtures::view(syn), 0, *ctx).action != Action::kForward) return fail("flow setup");
@@ -140,94 +256,22 @@ int main(int argc, char** argv) {
   wire.writer = &writer;
   wire.order = &order;
 
-  // Prime the wire: kInFlight frames waiting on RX.
-  std::vector<rte_mbuf*> prime(kInFlight);
-  if (rte_pktmbuf_alloc_bulk(pool, prime.data(), kInFlight) != 0) return fail("mbufs");
-  for (unsigned i = 0; i < kInFlight; ++i) {
-    writer.write(rte_pktmbuf_mtod(prime[i], uint8_t*), order[i % flows]);
-    prime[i]->data_len = prime[i]->pkt_len = kFrameLen;
-  }
-  rte_ring_sp_enqueue_bulk(wire.to_dp, reinterpret_cast<void**>(prime.data()), kInFlight, nullptr);
-  if (rte_eal_remote_launch(run_wire, &wire, 1) != 0) return fail("launch lcore 1");
-
-  // lcore 0: the data plane's loop.
-  BurstQueue q;
-  rte_mbuf* rxb[BurstQueue::kDepth][kBurst];
-  rte_mbuf* tx[kBurst];
-  rte_mbuf* rel[kBurst];
-  Verdict verdicts[kBurst];
-  uint64_t forwarded = 0, busy_cycles = 0, pipeline_cycles = 0, pops = 0, full_pops = 0;
-  const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t start = rte_rdtsc();
-  const uint64_t end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
-  uint64_t now_tsc = start;
-  while (now_tsc < end || q.held() != 0) {
-    const uint64_t turn = now_tsc;
-    bool busy = false;
-    const unsigned slot = q.free_slot();
-    uint16_t n = now_tsc < end ? rte_eth_rx_burst(p, 0, rxb[slot], kBurst) : 0;
-    if (n != 0) {
-      PacketView* views = q.views(slot);
-      for (uint16_t i = 0; i < n; ++i) {
-        rte_mbuf* m = rxb[slot][i];
-        views[i] = {rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
-                    static_cast<uint16_t>(m->data_len + rte_pktmbuf_tailroom(m))};
-      }
-      q.push(n);
-      busy = true;
-    }
-    const unsigned held_before = q.held();
-    if (q.held() == BurstQueue::kDepth || (n == 0 && q.held() != 0)) {
-      rte_mbuf** hb = rxb[q.oldest()];
-      const uint64_t t0 = rte_rdtsc();
-      const uint16_t hn = q.pop(verdicts, 1, *ctx);
-      pipeline_cycles += rte_rdtsc() - t0;
-      pops += 1;
-      full_pops += held_before == BurstQueue::kDepth;
-      uint16_t ntx = 0, nrel = 0;
-      for (uint16_t i = 0; i < hn; ++i) {
-        if (verdicts[i].action == Action::kForward)
-          tx[ntx++] = hb[i];
-        else
-          rel[nrel++] = hb[i];
-      }
-      uint16_t sent = rte_eth_tx_burst(p, 0, tx, ntx);
-      forwarded += sent;
-      if (sent < ntx) rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
-      if (nrel) rte_pktmbuf_free_bulk(rel, nrel);
-      maintain(1, *ctx);
-      busy = true;
-    }
-    now_tsc = rte_rdtsc();
-    if (busy) busy_cycles += now_tsc - turn;
-  }
-  const uint64_t cycles = now_tsc - start;
-  wire.stop.store(true);
-  rte_eal_wait_lcore(1);
-
-  const double secs = static_cast<double>(cycles) / static_cast<double>(hz);
+  Result one, two;
+  if (!run_phase(p, wire, pool, *ctx, false, kOneCoreInFlight, seconds, epoch, &one) ||
+      !run_phase(p, wire, pool, *ctx, true, kTwoCoreInFlight, seconds, epoch, &two))
+    return 1;
   const uint64_t dropped = ctx->stats.total_drops();
-  std::printf("established flows through net_ring (rte_eth_from_rings), 64-byte TCP, %u flows\n",
-              flows);
-  const double pkts = static_cast<double>(forwarded ? forwarded : 1);
-  const double idle = 1.0 - static_cast<double>(busy_cycles) / static_cast<double>(cycles);
-  std::printf("  forwarded            %.2f Mpps\n", static_cast<double>(forwarded) / secs / 1e6);
-  std::printf("  cycles per packet    %.1f over the run, TSC %.2f GHz\n",
-              static_cast<double>(cycles) / pkts, static_cast<double>(hz) / 1e9);
   std::printf(
-      "  idle                 %.1f%% of the run (turns with nothing received and nothing "
-      "held: the wire lcore, not the data plane, was the limit then)\n",
-      100.0 * idle);
-  std::printf(
-      "  in the pipeline      %.1f cycles per packet (BurstQueue::pop alone; %.0f%% of bursts "
-      "had two behind them to prefetch for)\n",
-      static_cast<double>(pipeline_cycles) / pkts,
-      100.0 * static_cast<double>(full_pops) / static_cast<double>(pops ? pops : 1));
+      "established flows through net_ring (rte_eth_from_rings), 64-byte TCP, %u flows, "
+      "TSC %.2f GHz\n",
+      flows, static_cast<double>(rte_get_tsc_hz()) / 1e9);
+  print("one core: the data plane's lcore also writes every frame", one);
+  print("two cores: lcore 1 writes the frames", two);
   std::printf("  dropped              %lu\n", static_cast<unsigned long>(dropped));
   rte_eth_dev_stop(p);
   rte_eth_dev_close(p);
   rte_eal_cleanup();
   std::error_code ec;
   std::filesystem::remove_all("/var/run/dpdk/" + prefix, ec);
-  return dropped == 0 && forwarded > 0 ? 0 : 1;
+  return dropped == 0 ? 0 : 1;
 }
