@@ -1,5 +1,6 @@
 #include "dataplane/conntrack.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace k8c::dp {
@@ -10,7 +11,8 @@ Conntrack::Conntrack(uint32_t capacity, const Timeouts& timeouts)
       flows_(capacity_),
       live_(capacity_),
       free_(capacity_),
-      free_top_(capacity_) {
+      free_top_(capacity_),
+      slot_ns_(std::max<uint64_t>(timeouts.sweep_ns / capacity_, 1)) {
   // Hand out low indices first: a lightly loaded table then touches little memory.
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - 1 - i;
   uint64_t slots = std::bit_ceil(uint64_t{capacity_} * 4);
@@ -154,6 +156,15 @@ void Conntrack::touch(Flow& f, bool reply, uint8_t flags, uint64_t now_ns) const
       break;
   }
   f.expires_ns = now_ns + timeout_for(f.state);
+}
+
+size_t Conntrack::age(uint64_t now_ns, uint32_t max_slots) {
+  if (now_ns < aged_ns_ + slot_ns_) return 0;
+  if (now_ns - aged_ns_ > timeouts_.sweep_ns) aged_ns_ = now_ns - timeouts_.sweep_ns;
+  const uint64_t due = (now_ns - aged_ns_) / slot_ns_;
+  const auto n = static_cast<uint32_t>(std::min<uint64_t>(due, max_slots));
+  aged_ns_ += n * slot_ns_;
+  return expire(now_ns, n);
 }
 
 size_t Conntrack::expire(uint64_t now_ns, uint32_t budget) {

@@ -64,6 +64,10 @@ struct Timeouts {
   uint64_t tcp_closed_ns = 10 * 1'000'000'000ULL;
   uint64_t udp_ns = 30 * 1'000'000'000ULL;
   uint64_t udp_replied_ns = 300 * 1'000'000'000ULL;  // IPVS's udp timeout
+  // The aging sweep visits every flow slot once per this period, so its work follows the
+  // table's size and the clock, not the packet rate. A packet that finds its flow expired
+  // removes it at once, whatever the sweep.
+  uint64_t sweep_ns = 1'000'000'000ULL;
 };
 
 namespace flow_flag {
@@ -128,9 +132,13 @@ class Conntrack {
   void touch(Flow& flow, bool reply, uint8_t tcp_flags, uint64_t now_ns) const;
   uint64_t timeout_for(FlowState s) const;
 
-  // Removes expired flows among the next `budget` flow slots; call once per poll-loop
-  // iteration so that aging costs a bounded, small amount per burst. Returns flows removed.
+  // Removes expired flows among the next `budget` flow slots. Returns flows removed.
   size_t expire(uint64_t now_ns, uint32_t budget);
+  // The paced sweep, for every poll-loop iteration: expire() over the slots due since the last
+  // call at a whole table per Timeouts::sweep_ns, and at most max_slots of them. A sweep left
+  // behind (an idle loop, a burst of work) owes one whole pass at most and catches up over the
+  // next calls. Returns flows removed.
+  size_t age(uint64_t now_ns, uint32_t max_slots);
 
   // Any thread may read it (the metrics thread does); only the owning lcore writes it.
   uint32_t size() const { return used_.load(std::memory_order_relaxed); }
@@ -172,6 +180,8 @@ class Conntrack {
   TableArray<Slot> index_;
   uint32_t mask_;
   uint32_t sweep_ = 0;
+  uint64_t slot_ns_;      // the sweep's time per slot: Timeouts::sweep_ns / capacity
+  uint64_t aged_ns_ = 0;  // the clock age() has swept up to
   EraseHook erase_hook_ = nullptr;
   void* erase_arg_ = nullptr;
 };

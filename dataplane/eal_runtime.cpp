@@ -449,7 +449,6 @@ int EalRuntime::poll_loop(void* arg) {
       transmit(p.port, p.queue, tx, ntx, p.tx_failed);
       p.to_kernel.add(transmit(p.kport, p.queue, kernel, nkernel, p.tx_failed));
       if (nrel) rte_pktmbuf_free_bulk(release, nrel);
-      maintain(now_ns, ctx);
       p.busy_iterations.add(1);
       p.busy_cycles.add(rte_rdtsc() - tsc);
     }
@@ -459,6 +458,8 @@ int EalRuntime::poll_loop(void* arg) {
       k = rte_eth_rx_burst(p.kport, p.queue, kernel, kBurst);
       if (k) take_from_kernel(p, kernel, k, tsc);
     }
+    // Every turn, idle ones too: flows expire on time when traffic stops.
+    maintain(p.now_ns(tsc), ctx);
     ctx.table = nullptr;
     ctx.neighbours = nullptr;
     p.tables->quiescent(reader);  // nothing read from the tables survives this point

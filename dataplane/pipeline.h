@@ -51,7 +51,7 @@ struct LcoreOptions {
   unsigned id = 0;  // 0 .. NodeConfig::lcores-1: selects the SNAT port range and counter row
   uint32_t flow_capacity = 1 << 16;
   uint32_t affinity_capacity = 1 << 14;
-  uint32_t expire_budget = 64;  // flow slots aged per maintain() call
+  uint32_t expire_budget = 64;  // most flow slots aged per maintain() call
   Timeouts timeouts{};
 };
 
@@ -155,9 +155,10 @@ class BurstQueue {
   unsigned first_ = 0, held_ = 0;
 };
 
-// Off-packet work for one loop iteration: ages a bounded slice of the flow table.
+// Off-packet work for one loop iteration, busy or idle: ages the slice of the flow table the
+// clock has made due (Conntrack::age).
 inline void maintain(uint64_t now_ns, LcoreContext& ctx) {
-  ctx.conntrack.expire(now_ns, ctx.options.expire_budget);
+  ctx.conntrack.age(now_ns, ctx.options.expire_budget);
 }
 
 // The exception path's other direction. A node routes the service CIDR into the tap, so what

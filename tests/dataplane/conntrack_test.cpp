@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 #include <unordered_map>
 
@@ -85,6 +86,45 @@ TEST(Conntrack, AgingSweepRemovesOnlyExpired) {
   EXPECT_EQ(ct.size(), 30u);
   EXPECT_EQ(ct.lookup(key(1, 3, 2, 2), 100).flow, nullptr);
   EXPECT_NE(ct.lookup(key(1, 30, 2, 2), 100).flow, nullptr);
+}
+
+// 100 slots and a 1,000 ns pass: the sweep owes one slot per 10 ns of the clock.
+std::unique_ptr<Conntrack> expired_table() {
+  Timeouts t;
+  t.sweep_ns = 1000;
+  auto ct = std::make_unique<Conntrack>(100, t);
+  for (uint16_t i = 0; i < 100; ++i) {
+    FlowKey f = key(1, i, 2, 2);
+    ct->insert(f, reply_of(f, 3), 0, nullptr)->expires_ns = 1;
+  }
+  return ct;
+}
+
+TEST(Conntrack, AgingFollowsTheClock) {
+  auto table = expired_table();
+  Conntrack& ct = *table;
+  EXPECT_EQ(ct.age(9, 1000), 0u);     // less than one slot's time
+  EXPECT_EQ(ct.age(500, 1000), 50u);  // half a pass: the first half of the slots
+  EXPECT_EQ(ct.size(), 50u);
+  EXPECT_EQ(ct.age(500, 1000), 0u);  // no time passed, nothing owed
+  EXPECT_EQ(ct.age(1000, 1000), 50u);
+  EXPECT_EQ(ct.size(), 0u);
+}
+
+TEST(Conntrack, AgingAfterAPauseOwesOnePassWithinItsBudget) {
+  auto table = expired_table();
+  Conntrack& ct = *table;
+  // An hour without a call owes one whole pass, not 3.6 million of them, taken 8 slots a call.
+  const uint64_t hour = 3600ULL * 1'000'000'000ULL;
+  size_t removed = 0;
+  int calls = 0;
+  while (ct.size() > 0 && calls < 1000) {
+    removed += ct.age(hour, 8);
+    ++calls;
+  }
+  EXPECT_EQ(removed, 100u);
+  EXPECT_EQ(calls, 13);  // ceil(100 / 8)
+  EXPECT_EQ(ct.age(hour, 8), 0u);
 }
 
 // Random inserts and erases against a reference map: backward-shift deletion must never lose
