@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 #include <unordered_map>
+#include <vector>
 
 namespace k8c::dp {
 namespace {
@@ -125,6 +126,31 @@ TEST(Conntrack, AgingAfterAPauseOwesOnePassWithinItsBudget) {
   EXPECT_EQ(removed, 100u);
   EXPECT_EQ(calls, 13);  // ceil(100 / 8)
   EXPECT_EQ(ct.age(hour, 8), 0u);
+}
+
+// The flow prefetch must find a key's flow wherever its slot sits in the probe run, not only
+// in the run's first slot. Three keys whose hashes agree in their low 16 bits share their first
+// slot in any index of up to 65,536 slots, so the second and third sit further on.
+TEST(Conntrack, FlowHintFindsKeysPastTheFirstSlotOfTheirRun) {
+  std::unordered_map<uint32_t, std::vector<FlowKey>> by_home;
+  std::vector<FlowKey> same;
+  for (uint32_t i = 0; same.empty(); ++i) {
+    FlowKey f = key(ipv4(10, 0, 0, 0) + i, 1000, 9, 80);
+    auto& v = by_home[static_cast<uint32_t>(flow_hash(f)) & 0xffff];
+    v.push_back(f);
+    if (v.size() == 3) same = v;
+  }
+  Conntrack ct(16);
+  for (const FlowKey& f : same) {
+    Flow* flow = ct.insert(f, reply_of(f, 3), 0, nullptr);
+    ASSERT_NE(flow, nullptr);
+    flow->expires_ns = 100;
+  }
+  for (const FlowKey& f : same) {
+    const Flow* flow = ct.lookup(f, 1).flow;
+    ASSERT_NE(flow, nullptr);
+    EXPECT_EQ(ct.flow_hint(flow_hash(f)), flow);
+  }
 }
 
 // Random inserts and erases against a reference map: backward-shift deletion must never lose
