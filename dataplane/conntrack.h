@@ -32,6 +32,13 @@ struct FlowKey {
 };
 static_assert(sizeof(FlowKey) == 16);
 
+// Every translation unit must compute the same hash for a key: the index is filled by one and
+// probed by others. DPDK's compile flags (-march=corei7) give x86 builds SSE4.2; a target that
+// includes this without them would silently use the other formula.
+#if defined(__x86_64__) && !defined(__SSE4_2__)
+#error "dataplane/conntrack.h needs SSE4.2 on x86-64: link the target with PkgConfig::DPDK"
+#endif
+
 inline uint64_t flow_hash(const FlowKey& k) {
   uint64_t a = k.addresses();
   uint64_t b = k.ports();
