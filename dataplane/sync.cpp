@@ -219,13 +219,24 @@ Translation Translator::translate(std::span<const ObjectRef> services,
       for (const Json& v : *ips)
         if (v.is_string()) candidates.push_back(v.get<std::string>());
     if (candidates.empty()) candidates.push_back(str(spec, "clusterIP"));
+    bool ipv6 = false;
     for (const std::string& c : candidates) {
-      if (c.empty() || c == "None" || looks_ipv6(c)) continue;
+      if (c.empty() || c == "None") continue;
+      if (looks_ipv6(c)) {
+        ipv6 = true;
+        continue;
+      }
       if (auto ip = parse_ipv4(c)) {
         cluster_ip = *ip;
         break;
       }
       problem("clusterIP '" + c + "' is not an IPv4 address");
+    }
+    // A dual-stack Service works on its IPv4 side. An IPv6-only one is skipped whole, NodePort
+    // included, as kube-proxy's IPv4 proxier skips it.
+    if (ipv6 && cluster_ip == 0) {
+      problem("only IPv6 cluster IPs: skipped (the data plane forwards IPv4 only)");
+      continue;
     }
 
     bool external_frontends = type == "NodePort" || type == "LoadBalancer";

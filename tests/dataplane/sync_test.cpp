@@ -328,8 +328,11 @@ TEST(Translate, BadObjectsAreSkippedAndReported) {
   EXPECT_TRUE(ServiceTable::build(node, t.services, &err)) << err;
 }
 
-TEST(Translate, HeadlessExternalNameAndIpv6AreQuietlySkipped) {
-  Translator tr({});
+// Headless and ExternalName Services have nothing to balance; a dual-stack one works on its IPv4
+// side. An IPv6-only one would be balanced by a dual-stack data plane, which this is not: it is
+// skipped, and said so.
+TEST(Translate, HeadlessExternalNameAndIpv6OnlyAreSkipped) {
+  Translator tr({.node_name = "node-1"});
   Translation t = run(tr,
                       {obj(R"(
 metadata: {name: headless}
@@ -345,10 +348,12 @@ spec: {clusterIP: "fd00::10", clusterIPs: ["fd00::10", 10.96.0.50], ports: [{por
 )"),
                        obj(R"(
 metadata: {name: v6only}
-spec: {clusterIP: "fd00::11", clusterIPs: ["fd00::11"], ports: [{port: 80}]}
+spec: {type: NodePort, clusterIP: "fd00::11", clusterIPs: ["fd00::11"],
+       ports: [{port: 80, nodePort: 30111}]}
 )")},
-                      {}, {});
-  EXPECT_TRUE(t.problems.empty()) << t.problems[0];
+                      {}, {obj(kNode)});
+  ASSERT_EQ(t.problems.size(), 1u);
+  EXPECT_TRUE(has_problem(t, "default/v6only: only IPv6 cluster IPs: skipped")) << t.problems[0];
   ASSERT_EQ(t.services.size(), 1u);
   EXPECT_EQ(t.services[0].name, "default/dual:80");
   EXPECT_EQ(t.services[0].cluster_ip, ipv4(10, 96, 0, 50));
