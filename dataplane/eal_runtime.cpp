@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "dataplane/mbuf_io.h"
 #include "dataplane/steering.h"
 
 namespace k8c::dp {
@@ -84,7 +85,6 @@ constexpr uint16_t kKernelDescriptors = 512;
 // Under load the NIC burst comes back full and the tap (a read() system call per poll) is
 // polled only every this many iterations; when the NIC is not saturated, every iteration.
 constexpr uint64_t kKernelPollEvery = 8;
-constexpr uint16_t kNoPort = UINT16_MAX;  // no port has this id (RTE_MAX_ETHPORTS is far below)
 // Software steering (steering.h): each lcore's handoff ring, and the most lcores it serves.
 constexpr unsigned kSteerRing = 1024;
 constexpr unsigned kMaxSteerLcores = 16;
@@ -248,31 +248,6 @@ struct EalRuntime::Poller {
   NeighbourEvents events;
   FrameMailbox mailbox;  // read by this lcore only between bursts
 };
-
-namespace {
-
-// Scatter RX is never enabled, so every frame is one segment; the view covers it and the
-// segment's tailroom, which reply builders may use. A frame's input port says whether the node's
-// kernel sent it (another lcore may have received it from the tap and steered it here).
-PacketView view_of(rte_mbuf* m, uint16_t kernel_port) {
-  uint32_t cap = uint32_t{m->data_len} + rte_pktmbuf_tailroom(m);
-  return {rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
-          static_cast<uint16_t>(std::min<uint32_t>(cap, 0xffff)), m->port == kernel_port};
-}
-
-// Transmits frames on a queue; what the queue does not take is freed and counted as failed.
-// Returns how many were sent.
-uint16_t transmit(uint16_t port, uint16_t queue, rte_mbuf** frames, uint16_t n, Counter& failed) {
-  if (n == 0) return 0;
-  uint16_t sent = rte_eth_tx_burst(port, queue, frames, n);
-  if (sent < n) {
-    failed.add(n - sent);
-    rte_pktmbuf_free_bulk(frames + sent, n - sent);
-  }
-  return sent;
-}
-
-}  // namespace
 
 // What the kernel sent on the tap. Frames for a Service (the node routes the service CIDR into
 // the tap: pipeline.h, kernel_frame_for_services) go through the pipeline, on the lcore owning
