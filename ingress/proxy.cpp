@@ -36,6 +36,7 @@
 #include "ingress/coro.h"
 #include "ingress/host.h"
 #include "ingress/http_parser.h"
+#include "ingress/read_buffer.h"
 #include "ingress/tls_context.h"
 #include "ingress/tls_stream.h"
 
@@ -577,13 +578,7 @@ class Conn final : public ConnBase, public std::enable_shared_from_this<Conn<Str
 
   // Reads more client bytes into cbuf_. False on EOF, error or deadline (client_timer_.fired).
   Task<bool> read_client(Clock::time_point deadline) {
-    if (cbeg_ == cend_) {
-      cbeg_ = cend_ = 0;
-    } else if (cend_ == kBufferSize) {
-      std::memmove(cbuf_.get(), cbuf_.get() + cbeg_, cend_ - cbeg_);
-      cend_ -= cbeg_;
-      cbeg_ = 0;
-    }
+    make_room(cbuf_.get(), kBufferSize, cbeg_, cend_);
     arm(client_timer_, deadline, true);
     error_code ec;
     size_t n = co_await stream_read(asio::buffer(cbuf_.get() + cend_, kBufferSize - cend_), ec);

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <new>
 
+#include "ingress/read_buffer.h"
+
 namespace k8c::ingress {
 
 namespace asio = boost::asio;
@@ -141,13 +143,7 @@ Task<bool> TlsSocket::flush(error_code& ec) {
 }
 
 Task<bool> TlsSocket::fill(error_code& ec) {
-  if (in_beg_ == in_end_) {
-    in_beg_ = in_end_ = 0;
-  } else if (in_end_ == kInSize) {
-    std::memmove(in_.get(), in_.get() + in_beg_, in_end_ - in_beg_);
-    in_end_ -= in_beg_;
-    in_beg_ = 0;
-  }
+  make_room(in_.get(), kInSize, in_beg_, in_end_);
   if (in_end_ == kInSize) {
     // OpenSSL asks for more only once it took everything here (a record fits in_), so this
     // cannot happen; a zero-sized read would complete at once and spin.
